@@ -1,0 +1,279 @@
+package shardmap
+
+// Growth, compaction and shrinking, and the incremental evacuation they share.
+//
+// A migration starts when a writer, holding the shard's mutex, publishes a new
+// table whose old field points at the current one (startMigration). From then
+// on every write to the shard calls growWork before touching its key:
+//
+//  1. evacuate the old chain the key hashes to, so the key is written only in
+//     the new array (invariant 1 in hmap.go);
+//  2. evacuate the old chain at nevacuate, so the migration advances even if
+//     every write hits already-evacuated chains.
+//
+// Evacuating a chain copies its entry pointers (no new entries are allocated)
+// into the new array and then sets the chain's evacuated bit. Old slots are
+// never cleared: a reader may be inside the chain.
+//
+// Which new chain an entry goes to:
+//
+//	growing     old chain j splits into new chains j and j+len(old), by the
+//	            hash bit len(old); a key that is not equal to itself (NaN)
+//	            hashes differently each time, so it goes by its tophash's low bit
+//	compacting  old chain j goes to new chain j
+//	shrinking   old chains j and j+len(new) merge into new chain j; both are
+//	            evacuated in one step, so a new chain is only ever filled
+//	            by a single evacuation, starting empty
+//
+// # Why a migration always finishes
+//
+// Let n be the number of evacuation units (old chains when growing or
+// compacting, pairs of old chains when shrinking). Every write evacuates at
+// least the unit at nevacuate (step 2), so n writes finish any migration. A
+// grow starts when count exceeds 6.5*n, and the next grow needs count to
+// exceed 6.5*2n, so at least 6.5n inserts, far more than n writes, happen
+// before the new array can fill. A shrink starts below 6.5*n/4 entries (n old
+// chains) and the new array holds n/2 chains, which are full only at 3.25n
+// entries: again more than n writes away. A compaction keeps the size. No
+// write evacuates more than two units, so no write copies more than two
+// chains, whatever the table size.
+//
+// A shard that stops being written mid-migration is finished by its readers:
+// a Load that finds the shard migrating and no writer progress since the last
+// reader looked (the dirty bit, dirtybit.go) takes the mutex with TryLock and
+// evacuates one unit. No goroutine is started and no reader ever waits.
+
+const (
+	// loadFactorNum/loadFactorDen is the average number of entries per
+	// bucket that triggers growth: 6.5, as in Go's runtime map.
+	loadFactorNum = 13
+	loadFactorDen = 2
+	// shrinkDivisor: a shard shrinks below loadFactor/shrinkDivisor entries
+	// per bucket, so that the halved table sits at half the grow threshold.
+	shrinkDivisor = 4
+	// maxAdvance bounds how far one write moves nevacuate over chains that
+	// earlier writes already evacuated out of order.
+	maxAdvance = 1024
+)
+
+// overLoadFactor reports whether count entries exceed the load factor for
+// 2^b buckets.
+func overLoadFactor(count int64, b uint8) bool {
+	return count > bucketCnt && uint64(count) > loadFactorNum*((uint64(1)<<b)/loadFactorDen)
+}
+
+// tooManyOverflowBuckets reports whether a table of 2^b buckets has piled up
+// enough overflow buckets to be worth compacting: as many overflow buckets as
+// buckets, counting at most 2^15.
+func tooManyOverflowBuckets(noverflow int, b uint8) bool {
+	return noverflow >= 1<<min(b, 15)
+}
+
+// underLoadFactor reports whether count entries in 2^b buckets are few
+// enough to halve the table, never below 2^minB buckets.
+func underLoadFactor(count int64, b, minB uint8) bool {
+	return b > minB && uint64(count)*loadFactorDen*shrinkDivisor < loadFactorNum*(uint64(1)<<b)
+}
+
+// migrating reports whether the shard has an old array. Caller holds the
+// mutex.
+func (s *shard[K, V]) migrating() bool { return s.state.phase() != phaseIdle }
+
+// startMigration publishes a new table of 2^b buckets that evacuates the
+// current one. Caller holds the mutex and has checked that no migration runs.
+func (s *shard[K, V]) startMigration(phase uintptr, b uint8) {
+	cur := s.tbl.Load()
+	next := newTable[K, V](b)
+	next.old.Store(cur)
+	s.nevacuate = 0
+	s.noverflow = 0
+	s.state.setPhase(phase)
+	s.tbl.Store(next)
+	switch phase {
+	case phaseGrowing:
+		s.growths.Add(1)
+	case phaseCompacting:
+		s.compactions.Add(1)
+	case phaseShrinking:
+		s.shrinks.Add(1)
+	}
+}
+
+// maybeGrow starts a grow or a compaction if inserting one more entry calls
+// for it, and reports whether it did. Caller holds the mutex.
+func (s *shard[K, V]) maybeGrow(m *Map[K, V]) bool {
+	if s.migrating() {
+		return false
+	}
+	b := s.tbl.Load().B()
+	switch {
+	case overLoadFactor(s.count.Load()+1, b):
+		s.startMigration(phaseGrowing, b+1)
+	case tooManyOverflowBuckets(s.noverflow, b):
+		s.startMigration(phaseCompacting, b)
+	default:
+		return false
+	}
+	return true
+}
+
+// maybeShrink starts a shrink if deletes left the shard sparse enough.
+// Caller holds the mutex.
+func (s *shard[K, V]) maybeShrink(m *Map[K, V]) {
+	if m.growOnly || s.migrating() {
+		return
+	}
+	if b := s.tbl.Load().B(); underLoadFactor(s.count.Load(), b, m.minB) {
+		s.startMigration(phaseShrinking, b-1)
+	}
+}
+
+// growWork does a writer's share of the running migration, if any, before it
+// touches the key with hash h in table t. Caller holds the mutex.
+func (s *shard[K, V]) growWork(m *Map[K, V], t *table[K, V], h uint64) {
+	old := t.old.Load()
+	if old == nil {
+		return
+	}
+	s.evacuate(m, t, old, h&old.mask)
+	if old = t.old.Load(); old != nil {
+		s.evacuate(m, t, old, s.nevacuate)
+	}
+	s.state.markProgress()
+}
+
+// help evacuates one unit for a reader that found the shard migrating with no
+// writer progress. It never waits: if the mutex is taken, somebody else is
+// already making progress.
+func (s *shard[K, V]) help(m *Map[K, V]) {
+	if !s.mu.TryLock() {
+		return
+	}
+	t := s.tbl.Load()
+	if old := t.old.Load(); old != nil {
+		s.evacuate(m, t, old, s.nevacuate)
+		s.helps.Add(1)
+	}
+	s.mu.Unlock()
+}
+
+// evacuate copies the old chain j (when shrinking, the pair j, j+len(t)) into
+// t and marks it evacuated. Caller holds the mutex.
+func (s *shard[K, V]) evacuate(m *Map[K, V], t, old *table[K, V], j uint64) {
+	units := uint64(len(old.buckets))
+	if len(t.buckets) < len(old.buckets) {
+		units = uint64(len(t.buckets))
+		j &= t.mask
+	}
+	src := &old.buckets[j]
+	if src.state.evacuated() {
+		return
+	}
+	switch {
+	case len(t.buckets) > len(old.buckets): // growing: split by hash bit
+		x := cursor[K, V]{head: &t.buckets[j]}
+		y := cursor[K, V]{head: &t.buckets[j+units]}
+		forEachSlot(src, func(top uint8, e *entry[K, V]) {
+			if goesHigh(m, e, top, units) {
+				s.noverflow += y.put(top, e)
+			} else {
+				s.noverflow += x.put(top, e)
+			}
+		})
+		x.finish()
+		y.finish()
+		src.state.markEvacuated()
+	case len(t.buckets) == len(old.buckets): // compacting
+		x := cursor[K, V]{head: &t.buckets[j]}
+		forEachSlot(src, func(top uint8, e *entry[K, V]) { s.noverflow += x.put(top, e) })
+		x.finish()
+		src.state.markEvacuated()
+	default: // shrinking: merge two old chains into one
+		sib := &old.buckets[j+units]
+		x := cursor[K, V]{head: &t.buckets[j]}
+		forEachSlot(src, func(top uint8, e *entry[K, V]) { s.noverflow += x.put(top, e) })
+		forEachSlot(sib, func(top uint8, e *entry[K, V]) { s.noverflow += x.put(top, e) })
+		x.finish()
+		src.state.markEvacuated()
+		sib.state.markEvacuated()
+	}
+	if j == s.nevacuate {
+		s.advance(t, old, units)
+	}
+}
+
+// advance moves nevacuate past evacuated units and, when none are left, ends
+// the migration and drops the old array. Caller holds the mutex.
+func (s *shard[K, V]) advance(t, old *table[K, V], units uint64) {
+	for stop := min(s.nevacuate+maxAdvance, units); s.nevacuate < stop; s.nevacuate++ {
+		if !old.buckets[s.nevacuate].state.evacuated() {
+			return
+		}
+	}
+	if s.nevacuate == units {
+		t.old.Store(nil)
+		s.state.setPhase(phaseIdle)
+	}
+}
+
+// goesHigh reports whether an entry of a growing table's old chain moves to
+// the upper half of the new array. units is the old bucket count.
+func goesHigh[K comparable, V any](m *Map[K, V], e *entry[K, V], top uint8, units uint64) bool {
+	if e.key != e.key {
+		// NaN: its hash is random, so decide by a bit that was fixed when it
+		// was stored. Iteration uses the same rule.
+		return top&1 != 0
+	}
+	return m.hash(e.key)&units != 0
+}
+
+// forEachSlot calls f for every occupied slot of the chain at head, in chain
+// order. Used on frozen old chains and under the mutex.
+func forEachSlot[K comparable, V any](head *bucket[K, V], f func(top uint8, e *entry[K, V])) {
+	for b := head; b != nil; b = b.overflow.Load() {
+		word := b.tophash.Load()
+		for m := matchFull(word); m != 0; m &= m - 1 {
+			i := firstLane(m)
+			if e := b.slots[i].Load(); e != nil {
+				f(topAt(word, i), e)
+			}
+		}
+	}
+}
+
+// cursor appends entries to a new chain that starts empty. Readers do not
+// look at the chain until the source's evacuated bit is set, so the cursor
+// fills slots first and stores each bucket's tophash word once.
+type cursor[K comparable, V any] struct {
+	head *bucket[K, V] // the chain's head bucket
+	b    *bucket[K, V] // bucket being filled; nil before the first put
+	i    int           // next free slot in b
+	word uint64        // b's tophash word, stored when b is full or at finish
+}
+
+// put appends e and returns 1 if it allocated an overflow bucket, else 0.
+func (c *cursor[K, V]) put(top uint8, e *entry[K, V]) int {
+	grew := 0
+	switch {
+	case c.b == nil:
+		c.b = c.head
+	case c.i == bucketCnt:
+		c.b.tophash.Store(c.word)
+		next := new(bucket[K, V])
+		c.b.overflow.Store(next)
+		c.b, c.i, c.word = next, 0, 0
+		grew = 1
+	}
+	c.b.slots[c.i].Store(e)
+	c.word = withTop(c.word, c.i, top)
+	c.i++
+	return grew
+}
+
+// finish stores the last tophash word and bumps the chain's version.
+func (c *cursor[K, V]) finish() {
+	if c.b != nil {
+		c.b.tophash.Store(c.word)
+		c.head.state.bump()
+	}
+}

@@ -1,0 +1,82 @@
+package shardmap
+
+import (
+	"hash/maphash"
+	"math/bits"
+)
+
+// A key's 64-bit hash is split three ways, so that no two decisions share
+// bits:
+//
+//	bits 63 .. 64-shardBits        the shard (top bits)
+//	bits 63-shardBits .. 56-shardBits  the tophash byte kept per slot
+//	bits B-1 .. 0                  the bucket within the shard's table (low bits)
+//
+// shardBits is at most maxShardBits, so the tophash byte always comes from bit
+// 40 or above and never overlaps a bucket index until a single shard holds
+// 2^40 buckets.
+
+const (
+	// emptyTop marks an empty slot in a bucket's tophash word.
+	emptyTop = 0
+	// minTop replaces a computed tophash of 0, which would read as empty.
+	minTop = 1
+
+	lsbs = 0x0101010101010101
+	msbs = 0x8080808080808080
+	low7 = 0x7f7f7f7f7f7f7f7f
+)
+
+// hash returns the key's hash: the map's own maphash seed by default, or the
+// WithHasher function with the map's seed.
+// It panics if the Map was not made by New, before any lock is taken.
+func (m *Map[K, V]) hash(key K) uint64 {
+	if m.shards == nil {
+		panic("shardmap: use of a Map not created by New")
+	}
+	if m.hasher != nil {
+		return m.hasher(key, m.seed)
+	}
+	return maphash.Comparable(m.mseed, key)
+}
+
+// tophash returns the byte kept in a slot's tophash lane for a key with hash h.
+func (m *Map[K, V]) tophash(h uint64) uint8 {
+	top := uint8(h >> m.topShift)
+	if top == emptyTop {
+		top = minTop
+	}
+	return top
+}
+
+// zeroBytes returns a word with the high bit of every zero byte of x set and
+// all other bits clear. Unlike the common (x-lsbs)&^x&msbs trick it is exact:
+// a zero byte never borrows into its neighbour, so an occupied slot is never
+// mistaken for an empty one.
+func zeroBytes(x uint64) uint64 {
+	return ^((x&low7)+low7 | x) & msbs
+}
+
+// matchTop returns the lanes of a tophash word equal to top, one high bit per
+// matching byte.
+func matchTop(word uint64, top uint8) uint64 {
+	return zeroBytes(word ^ lsbs*uint64(top))
+}
+
+// matchEmpty returns the empty lanes of a tophash word.
+func matchEmpty(word uint64) uint64 { return zeroBytes(word) }
+
+// matchFull returns the occupied lanes of a tophash word.
+func matchFull(word uint64) uint64 { return ^zeroBytes(word) & msbs }
+
+// firstLane returns the slot index of the lowest lane set in a match word.
+func firstLane(match uint64) int { return bits.TrailingZeros64(match) >> 3 }
+
+// topAt returns the tophash byte of slot i in word.
+func topAt(word uint64, i int) uint8 { return uint8(word >> (8 * i)) }
+
+// withTop returns word with slot i's byte set to top.
+func withTop(word uint64, i int, top uint8) uint64 {
+	shift := 8 * uint(i)
+	return word&^(0xff<<shift) | uint64(top)<<shift
+}

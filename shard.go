@@ -1,0 +1,336 @@
+// Package shardmap provides Map, a concurrent hash map for servers: lock-free
+// reads, lock-striped writes, and growth that never stops the world.
+//
+// Each shard is a hash table laid out like Go's classic runtime map. When a
+// shard outgrows its table, later writes copy the old table over one bucket
+// at a time instead of one writer copying it all, so a Store never stalls
+// behind a whole-table copy. Deletes shrink the table again the same way
+// (unless WithGrowOnly), so memory comes back after a spike.
+//
+// A Map must be created with New; the zero Map is not usable. All methods are
+// safe for concurrent use.
+package shardmap
+
+import (
+	"fmt"
+	"hash/maphash"
+	"math/bits"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+)
+
+// cacheLine is the size shards are padded to, twice over: the prefetcher on
+// common x86 parts pulls cache lines in pairs.
+const cacheLine = 64
+
+// Map is a concurrent map from K to V. Load, Range, All and Len never block;
+// writers lock only the shard that holds their key.
+type Map[K comparable, V any] struct {
+	// shards is the stripe array; its length is a power of two. Fixed by New.
+	shards []shard[K, V]
+	// shardShift is 64 - log2(len(shards)): a hash's top bits pick the shard.
+	shardShift uint8
+	// topShift picks the tophash byte just below the shard bits.
+	topShift uint8
+	// minB is the smallest table a shard shrinks to (from WithPresize).
+	minB uint8
+	// growOnly disables shrinking (WithGrowOnly).
+	growOnly bool
+	// hasher is the WithHasher function, nil for the default maphash hasher.
+	hasher func(K, uint64) uint64
+	// seed is passed to hasher; mseed seeds the default hasher. Both are
+	// random per Map.
+	seed  uint64
+	mseed maphash.Seed
+}
+
+// shard is one lock stripe. The first cache-line pair holds what readers load;
+// the second holds what writers write, so a busy writer does not evict the
+// table pointer from every reader's cache.
+type shard[K comparable, V any] struct {
+	// tbl is the current table. Stored under mu; loaded by everyone.
+	tbl atomic.Pointer[table[K, V]]
+	// state is the shard state word: migration phase and dirty bit
+	// (dirtybit.go). Written under mu, except the readers' CAS that clears
+	// the dirty bit.
+	state stateWord
+	_     [2*cacheLine - 16]byte
+
+	// mu serializes writers. Readers only ever TryLock it (help).
+	mu sync.Mutex
+	// count is the number of entries. Written under mu; loaded by Len.
+	count atomic.Int64
+	// noverflow counts overflow buckets allocated in tbl's array since it was
+	// created. Guarded by mu.
+	noverflow int
+	// nevacuate is the evacuation unit below which every unit of tbl's old
+	// array is evacuated. Guarded by mu.
+	nevacuate uint64
+	// growths, compactions and shrinks count migrations started; helps counts
+	// units evacuated by readers. Written under mu, loaded by Stats.
+	growths, compactions, shrinks, helps atomic.Uint64
+	_                                    [2*cacheLine - 64]byte
+}
+
+// New returns an empty Map configured by opts. It panics with a descriptive
+// message if an option is invalid, as make does for a negative size.
+func New[K comparable, V any](opts ...Option) *Map[K, V] {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	m := &Map[K, V]{
+		growOnly: cfg.growOnly,
+		seed:     rand.Uint64(),
+		mseed:    maphash.MakeSeed(),
+	}
+	if cfg.hasher != nil {
+		h, ok := cfg.hasher.(func(K, uint64) uint64)
+		if !ok {
+			var zero K
+			panic(fmt.Sprintf("shardmap: WithHasher: hasher %T does not take the map's key type %T", cfg.hasher, zero))
+		}
+		m.hasher = h
+	}
+	shardBits := uint8(bits.Len(uint(cfg.shards - 1)))
+	m.shardShift = 64 - shardBits
+	m.topShift = 56 - shardBits
+	m.shards = make([]shard[K, V], 1<<shardBits)
+	m.minB = bucketsFor(cfg.presize, len(m.shards))
+	for i := range m.shards {
+		m.shards[i].tbl.Store(newTable[K, V](m.minB))
+	}
+	return m
+}
+
+// bucketsFor returns the log2 bucket count that holds n entries spread over
+// nshards shards without growing.
+func bucketsFor(n, nshards int) uint8 {
+	per := int64((n + nshards - 1) / nshards)
+	b := uint8(0)
+	for overLoadFactor(per, b) {
+		b++
+	}
+	return b
+}
+
+// shardFor returns the shard for hash h.
+func (m *Map[K, V]) shardFor(h uint64) *shard[K, V] {
+	// When there is one shard, shardShift is 64 and the shift yields 0.
+	return &m.shards[h>>m.shardShift]
+}
+
+// Load returns the value stored for key, and whether it was present. It
+// takes no lock and never waits.
+func (m *Map[K, V]) Load(key K) (value V, ok bool) {
+	h := m.hash(key)
+	s := m.shardFor(h)
+	t := s.tbl.Load()
+	b, old := t.readChain(h)
+	if old != nil && s.state.shouldHelp() {
+		s.help(m)
+	}
+	if e := b.find(m.tophash(h), key); e != nil {
+		return e.value, true
+	}
+	return value, false
+}
+
+// Store sets the value for key.
+func (m *Map[K, V]) Store(key K, value V) {
+	m.LoadAndStore(key, value)
+}
+
+// LoadAndStore sets the value for key and returns the previous value, if
+// any. loaded reports whether the key was present.
+func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
+	h := m.hash(key)
+	s := m.shardFor(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pos, e, t := s.lookup(m, h, key)
+	if e != nil {
+		pos.b.slots[pos.i].Store(&entry[K, V]{key, value})
+		return e.value, true
+	}
+	s.insert(m, t, h, pos, &entry[K, V]{key, value})
+	return previous, false
+}
+
+// LoadOrStore returns the existing value for key if present. Otherwise it
+// stores value and returns it. loaded reports whether the key was present.
+func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
+	return m.LoadOrCompute(key, func() V { return value })
+}
+
+// LoadOrCompute returns the existing value for key if present. Otherwise it
+// calls fn, stores its result and returns it. loaded reports whether the key
+// was present.
+//
+// fn runs at most once, with the key's shard locked: it must not call
+// methods of the same Map (that deadlocks), and it should be quick. If fn
+// panics, the lock is released, nothing is stored and the panic propagates.
+func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
+	if v, ok := m.Load(key); ok {
+		return v, true
+	}
+	h := m.hash(key)
+	s := m.shardFor(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pos, e, t := s.lookup(m, h, key)
+	if e != nil {
+		return e.value, true
+	}
+	actual = fn()
+	s.insert(m, t, h, pos, &entry[K, V]{key, actual})
+	return actual, false
+}
+
+// LoadAndDelete deletes the value for key, returning the previous value if
+// any. loaded reports whether the key was present.
+func (m *Map[K, V]) LoadAndDelete(key K) (value V, loaded bool) {
+	h := m.hash(key)
+	s := m.shardFor(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pos, e, t := s.lookup(m, h, key)
+	if e == nil {
+		return value, false
+	}
+	s.remove(m, t, h, pos)
+	return e.value, true
+}
+
+// Delete deletes the value for key.
+func (m *Map[K, V]) Delete(key K) {
+	m.LoadAndDelete(key)
+}
+
+// ComputeOp tells Compute what to do with the value its function returned.
+type ComputeOp int
+
+const (
+	// CancelOp leaves the map as it was.
+	CancelOp ComputeOp = iota
+	// UpdateOp stores the returned value, inserting the key if absent.
+	UpdateOp
+	// DeleteOp deletes the key if present.
+	DeleteOp
+)
+
+// String returns the op's name.
+func (op ComputeOp) String() string {
+	switch op {
+	case CancelOp:
+		return "CancelOp"
+	case UpdateOp:
+		return "UpdateOp"
+	case DeleteOp:
+		return "DeleteOp"
+	}
+	return fmt.Sprintf("ComputeOp(%d)", int(op))
+}
+
+// Compute atomically reads, then updates, deletes or keeps the value for key.
+// fn receives the current value and whether the key is present, and returns
+// the new value and what to do with it (UpdateOp, DeleteOp or CancelOp).
+// Compute returns the value present after the operation and whether the key
+// is present: (new value, true) after UpdateOp, (zero, false) after DeleteOp,
+// and the old value and whether it was present after CancelOp.
+//
+// fn runs exactly once, with the key's shard locked: it must not call methods
+// of the same Map (that deadlocks), and it should be quick. If fn panics, the
+// lock is released, the entry is left unchanged and the panic propagates.
+// Compute panics if fn returns an op other than the three above.
+func (m *Map[K, V]) Compute(key K, fn func(old V, loaded bool) (newValue V, op ComputeOp)) (actual V, ok bool) {
+	h := m.hash(key)
+	s := m.shardFor(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pos, e, t := s.lookup(m, h, key)
+	var old V
+	if e != nil {
+		old = e.value
+	}
+	nv, op := fn(old, e != nil)
+	switch op {
+	case UpdateOp:
+		if e != nil {
+			pos.b.slots[pos.i].Store(&entry[K, V]{key, nv})
+		} else {
+			s.insert(m, t, h, pos, &entry[K, V]{key, nv})
+		}
+		return nv, true
+	case DeleteOp:
+		if e != nil {
+			s.remove(m, t, h, pos)
+		}
+		return actual, false
+	case CancelOp:
+		return old, e != nil
+	}
+	panic(fmt.Sprintf("shardmap: Compute: fn returned unknown %v", op))
+}
+
+// Len returns the number of entries. It takes no lock; while other goroutines
+// write, the result is the sum of per-shard counts read one after another.
+func (m *Map[K, V]) Len() int {
+	n := int64(0)
+	for i := range m.shards {
+		n += m.shards[i].count.Load()
+	}
+	return int(n)
+}
+
+// Clear deletes every entry. Each shard is emptied atomically; a write to a
+// shard that Clear already passed survives.
+func (m *Map[K, V]) Clear() {
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		// Readers holding the old table keep reading it; nothing writes it
+		// again, so it reads as the shard did at this instant.
+		s.state.setPhase(phaseIdle)
+		s.nevacuate, s.noverflow = 0, 0
+		s.tbl.Store(newTable[K, V](m.minB))
+		s.count.Store(0)
+		s.mu.Unlock()
+	}
+}
+
+// lookup does the shard's pending evacuation for hash h and finds key in the
+// current table. It returns the key's position (or where to insert it), its
+// entry (nil if absent) and the table searched. Caller holds the mutex.
+func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K) (position[K, V], *entry[K, V], *table[K, V]) {
+	t := s.tbl.Load()
+	s.growWork(m, t, h)
+	pos, e := t.chain(h).locate(m.tophash(h), key)
+	return pos, e, t
+}
+
+// insert adds e, whose key lookup found absent at pos in table t, first
+// starting a grow or compaction if one is due. Caller holds the mutex.
+func (s *shard[K, V]) insert(m *Map[K, V], t *table[K, V], h uint64, pos position[K, V], e *entry[K, V]) {
+	top := m.tophash(h)
+	if s.maybeGrow(m) {
+		t = s.tbl.Load()
+		s.growWork(m, t, h)
+		pos, _ = t.chain(h).locate(top, e.key)
+	}
+	if pos.put(top, e) {
+		s.noverflow++
+	}
+	t.chain(h).state.bump()
+	s.count.Add(1)
+}
+
+// remove deletes the entry lookup found at pos in table t, then starts a
+// shrink if one is due. Caller holds the mutex.
+func (s *shard[K, V]) remove(m *Map[K, V], t *table[K, V], h uint64, pos position[K, V]) {
+	pos.clear()
+	t.chain(h).state.bump()
+	s.count.Add(-1)
+	s.maybeShrink(m)
+}
