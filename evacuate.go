@@ -169,6 +169,9 @@ func (s *shard[K, V]) evacuate(m *Map[K, V], t, old *table[K, V], j uint64) {
 	if src.state.evacuated() {
 		return
 	}
+	if debugInvariants {
+		defer s.debugCheck(m)
+	}
 	switch {
 	case len(t.buckets) > len(old.buckets): // growing: split by hash bit
 		x := cursor[K, V]{head: &t.buckets[j]}
@@ -256,6 +259,9 @@ func (c *cursor[K, V]) put(top uint8, e *entry[K, V]) int {
 	grew := 0
 	switch {
 	case c.b == nil:
+		if debugInvariants && matchFull(c.head.tophash.Load()) != 0 {
+			panic("shardmap: evacuating into a chain that is not empty")
+		}
 		c.b = c.head
 	case c.i == bucketCnt:
 		c.b.tophash.Store(c.word)
@@ -268,6 +274,14 @@ func (c *cursor[K, V]) put(top uint8, e *entry[K, V]) int {
 	c.word = withTop(c.word, c.i, top)
 	c.i++
 	return grew
+}
+
+// debugCheck panics if the shard breaks an invariant. Only called when
+// debugInvariants is set; caller holds the mutex.
+func (s *shard[K, V]) debugCheck(m *Map[K, V]) {
+	if err := s.check(m, -1); err != nil {
+		panic("shardmap: invariant broken: " + err.Error())
+	}
 }
 
 // finish stores the last tophash word and bumps the chain's version.

@@ -54,7 +54,7 @@ func (m *Map[K, V]) tophash(h uint64) uint8 {
 // a zero byte never borrows into its neighbour, so an occupied slot is never
 // mistaken for an empty one.
 func zeroBytes(x uint64) uint64 {
-	return ^((x&low7)+low7 | x) & msbs
+	return ^((x & low7) + low7 | x) & msbs
 }
 
 // matchTop returns the lanes of a tophash word equal to top, one high bit per

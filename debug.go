@@ -1,0 +1,127 @@
+package shardmap
+
+import (
+	"errors"
+	"fmt"
+)
+
+// debugInvariants turns on invariant checks inside the writers themselves:
+// evacuation checks that its destination chains start empty, and after every
+// evacuation the shard is checked in full. It makes every write
+// O(n); flip it while chasing a bug, never in a release.
+const debugInvariants = false
+
+// checkInvariants locks every shard and checks the structural invariants of
+// hmap.go, returning every violation found. Tests call it through
+// export_test.go after each step of a model run.
+func (m *Map[K, V]) checkInvariants() error {
+	var errs []error
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		if err := s.check(m, i); err != nil {
+			errs = append(errs, fmt.Errorf("shard %d: %w", i, err))
+		}
+		s.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// check verifies shard number idx (-1: unknown, skip the shard test). Caller
+// holds the mutex.
+func (s *shard[K, V]) check(m *Map[K, V], idx int) error {
+	t := s.tbl.Load()
+	old := t.old.Load()
+	if (old != nil) != s.migrating() {
+		return fmt.Errorf("phase %d but old array present = %v", s.state.phase(), old != nil)
+	}
+	// Count the live entries: those of evacuated units in t, plus those of
+	// unevacuated old chains.
+	live := int64(0)
+	for bi := range t.buckets {
+		b := &t.buckets[bi]
+		fromOld := old != nil && !sourceEvacuated(t, old, uint64(bi))
+		n, err := checkChain(m, b, t, uint64(bi), idx)
+		if err != nil {
+			return fmt.Errorf("bucket %d: %w", bi, err)
+		}
+		if fromOld {
+			if n != 0 {
+				return fmt.Errorf("bucket %d holds %d entries before its old chain is evacuated", bi, n)
+			}
+			continue
+		}
+		live += int64(n)
+	}
+	if old != nil {
+		for oi := range old.buckets {
+			ob := &old.buckets[oi]
+			n, err := checkChain(m, ob, old, uint64(oi), idx)
+			if err != nil {
+				return fmt.Errorf("old bucket %d: %w", oi, err)
+			}
+			if !ob.state.evacuated() {
+				unit := uint64(oi)
+				if len(t.buckets) < len(old.buckets) {
+					unit &= t.mask // shrinking: pairs oi, oi+len(t)
+				}
+				if unit < s.nevacuate {
+					return fmt.Errorf("old bucket %d is not evacuated, yet nevacuate is %d", oi, s.nevacuate)
+				}
+				live += int64(n)
+			}
+		}
+	}
+	if c := s.count.Load(); c != live {
+		return fmt.Errorf("count %d, but %d live entries", c, live)
+	}
+	return nil
+}
+
+// sourceEvacuated reports whether the old chain(s) feeding new bucket bi are
+// evacuated.
+func sourceEvacuated[K comparable, V any](t, old *table[K, V], bi uint64) bool {
+	if len(t.buckets) > len(old.buckets) {
+		bi &= old.mask
+	}
+	return old.buckets[bi].state.evacuated()
+}
+
+// checkChain verifies one chain of table t at index bi: tophash bytes and
+// slots agree, each key sits in the right bucket and (unless shardIdx < 0)
+// the right shard, no key appears twice. It returns the number of entries.
+func checkChain[K comparable, V any](m *Map[K, V], head *bucket[K, V], t *table[K, V], bi uint64, shardIdx int) (int, error) {
+	seen := make(map[K]struct{})
+	n := 0
+	for b := head; b != nil; b = b.overflow.Load() {
+		word := b.tophash.Load()
+		for i := range bucketCnt {
+			top, e := topAt(word, i), b.slots[i].Load()
+			if (top == emptyTop) != (e == nil) {
+				return n, fmt.Errorf("slot %d: tophash %#x but entry present = %v", i, top, e != nil)
+			}
+			if e == nil {
+				continue
+			}
+			n++
+			if e.key != e.key {
+				continue // NaN: random hash, nothing to check
+			}
+			h := m.hash(e.key)
+			if top != m.tophash(h) {
+				return n, fmt.Errorf("key %v: tophash %#x, want %#x", e.key, top, m.tophash(h))
+			}
+			if got := int(h >> m.shardShift); shardIdx >= 0 && len(m.shards) > 1 && got != shardIdx {
+				return n, fmt.Errorf("key %v in shard %d, hashes to shard %d", e.key, shardIdx, got)
+			}
+			if h&t.mask != bi {
+				return n, fmt.Errorf("key %v in bucket %d, hashes to %d", e.key, bi, h&t.mask)
+			}
+			if _, dup := seen[e.key]; dup {
+				return n, fmt.Errorf("key %v twice in one chain", e.key)
+			}
+			seen[e.key] = struct{}{}
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,113 @@
+package shardmap
+
+
+
+// Test hooks into the map's internals. Only _test.go files see these.
+
+// CheckInvariants locks every shard and checks the invariants of hmap.go.
+func (m *Map[K, V]) CheckInvariants() error { return m.checkInvariants() }
+
+// Phases for StartMigration.
+const (
+	Grow    = phaseGrowing
+	Compact = phaseCompacting
+	Shrink  = phaseShrinking
+)
+
+// StartMigration starts a migration of the given phase in key's shard, as if
+// a write had triggered it, and evacuates nothing. It reports false if a
+// migration is already running or the shard is too small to shrink.
+func (m *Map[K, V]) StartMigration(key K, phase uintptr) bool {
+	s := m.shardFor(m.hash(key))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.migrating() {
+		return false
+	}
+	b := s.tbl.Load().B()
+	switch phase {
+	case Grow:
+		b++
+	case Shrink:
+		if b == 0 {
+			return false
+		}
+		b--
+	}
+	s.startMigration(phase, b)
+	return true
+}
+
+// EvacuateNext evacuates the next unit of key's shard, as a reader's help
+// would, and reports whether the shard is still migrating afterwards.
+func (m *Map[K, V]) EvacuateNext(key K) bool {
+	s := m.shardFor(m.hash(key))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tbl.Load()
+	if old := t.old.Load(); old != nil {
+		s.evacuate(m, t, old, s.nevacuate)
+	}
+	return s.migrating()
+}
+
+// ReadsOld reports whether a Load of key right now reads a frozen old chain.
+func (m *Map[K, V]) ReadsOld(key K) bool {
+	h := m.hash(key)
+	t := m.shardFor(h).tbl.Load()
+	b, old := t.readChain(h)
+	return old != nil && b != t.chain(h)
+}
+
+// ShardMigrating reports whether key's shard has an old array.
+func (m *Map[K, V]) ShardMigrating(key K) bool {
+	return m.shardFor(m.hash(key)).tbl.Load().old.Load() != nil
+}
+
+// ShardHelps returns how many units readers evacuated in key's shard.
+func (m *Map[K, V]) ShardHelps(key K) uint64 {
+	return m.shardFor(m.hash(key)).helps.Load()
+}
+
+// mix64 is a bijective 64-bit mixer (a splitmix64 finalizer) for test
+// hashers built from uint64 keys.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// A TestHasher is a named hash function for uint64 keys; nil means the
+// default hasher.
+type TestHasher struct {
+	Name string
+	Fn   func(key, seed uint64) uint64
+}
+
+// Options returns the options that install the hasher.
+func (h TestHasher) Options() []Option {
+	if h.Fn == nil {
+		return nil
+	}
+	return []Option{WithHasher(h.Fn)}
+}
+
+// TestHashers is the set every model suite runs against:
+//   - default: the real maphash hasher;
+//   - constant: every key in one shard, one chain, one tophash (Go's
+//     hashtriemap_test "bad hash");
+//   - splitbit: keys differ only in hash bit 2, so every key shares one
+//     chain until a shard has 8 buckets, and then each growth from 4 to 8
+//     buckets splits that chain in two;
+//   - lowbits: keys differ only in the low 6 bits: one shard, one tophash,
+//     chains that split at every growth up to 64 buckets.
+var TestHashers = []TestHasher{
+	{"default", nil},
+	{"constant", func(uint64, uint64) uint64 { return 0 }},
+	{"splitbit", func(k, seed uint64) uint64 { return mix64(k^seed) & (1 << 2) }},
+	{"lowbits", func(k, seed uint64) uint64 { return mix64(k^seed) & 63 }},
+}
+
