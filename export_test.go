@@ -1,7 +1,5 @@
 package shardmap
 
-
-
 // Test hooks into the map's internals. Only _test.go files see these.
 
 // CheckInvariants locks every shard and checks the invariants of hmap.go.
@@ -110,4 +108,3 @@ var TestHashers = []TestHasher{
 	{"splitbit", func(k, seed uint64) uint64 { return mix64(k^seed) & (1 << 2) }},
 	{"lowbits", func(k, seed uint64) uint64 { return mix64(k^seed) & 63 }},
 }
-
