@@ -1,0 +1,334 @@
+package shardmap
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// forEachHasher runs f as a subtest once per TestHasher.
+func forEachHasher(t *testing.T, f func(t *testing.T, h TestHasher)) {
+	for _, h := range TestHashers {
+		t.Run(h.Name, func(t *testing.T) { f(t, h) })
+	}
+}
+
+func TestMapOperations(t *testing.T) {
+	forEachHasher(t, func(t *testing.T, h TestHasher) {
+		m := New[uint64, string](append(h.Options(), WithShards(2))...)
+
+		_, ok := m.Load(1)
+		assert.False(t, ok, "Load on empty map")
+
+		m.Store(1, "a")
+		v, ok := m.Load(1)
+		assert.True(t, ok)
+		assert.Equal(t, "a", v)
+
+		prev, loaded := m.LoadAndStore(1, "b")
+		assert.True(t, loaded)
+		assert.Equal(t, "a", prev)
+		prev, loaded = m.LoadAndStore(2, "c")
+		assert.False(t, loaded)
+		assert.Equal(t, "", prev)
+
+		actual, loaded := m.LoadOrStore(1, "z")
+		assert.True(t, loaded)
+		assert.Equal(t, "b", actual)
+		actual, loaded = m.LoadOrStore(3, "d")
+		assert.False(t, loaded)
+		assert.Equal(t, "d", actual)
+
+		calls := 0
+		actual, loaded = m.LoadOrCompute(3, func() string { calls++; return "x" })
+		assert.True(t, loaded)
+		assert.Equal(t, "d", actual)
+		actual, loaded = m.LoadOrCompute(4, func() string { calls++; return "e" })
+		assert.False(t, loaded)
+		assert.Equal(t, "e", actual)
+		assert.Equal(t, 1, calls, "LoadOrCompute calls fn only for a missing key")
+
+		assert.Equal(t, 4, m.Len())
+		v, loaded = m.LoadAndDelete(4)
+		assert.True(t, loaded)
+		assert.Equal(t, "e", v)
+		_, loaded = m.LoadAndDelete(4)
+		assert.False(t, loaded)
+		m.Delete(3)
+		m.Delete(3)
+		assert.Equal(t, 2, m.Len())
+
+		got := map[uint64]string{}
+		for k, v := range m.All() {
+			got[k] = v
+		}
+		assert.Equal(t, map[uint64]string{1: "b", 2: "c"}, got)
+
+		m.Clear()
+		assert.Equal(t, 0, m.Len())
+		_, ok = m.Load(1)
+		assert.False(t, ok, "Load after Clear")
+		m.Store(1, "again")
+		v, _ = m.Load(1)
+		assert.Equal(t, "again", v, "map usable after Clear")
+		require.NoError(t, m.CheckInvariants())
+	})
+}
+
+func TestCompute(t *testing.T) {
+	m := New[string, int]()
+	update := func(old int, loaded bool) (int, ComputeOp) { return old + 1, UpdateOp }
+	cancel := func(old int, loaded bool) (int, ComputeOp) { return 99, CancelOp }
+	del := func(old int, loaded bool) (int, ComputeOp) { return 99, DeleteOp }
+
+	v, ok := m.Compute("k", cancel)
+	assert.Equal(t, []any{0, false}, []any{v, ok}, "cancel on a missing key")
+	_, present := m.Load("k")
+	assert.False(t, present, "cancel must not insert")
+
+	v, ok = m.Compute("k", update)
+	assert.Equal(t, []any{1, true}, []any{v, ok}, "update inserts")
+	v, ok = m.Compute("k", update)
+	assert.Equal(t, []any{2, true}, []any{v, ok}, "update sees the old value")
+
+	v, ok = m.Compute("k", cancel)
+	assert.Equal(t, []any{2, true}, []any{v, ok}, "cancel returns the current value")
+	v, _ = m.Load("k")
+	assert.Equal(t, 2, v, "cancel leaves the value")
+
+	v, ok = m.Compute("k", del)
+	assert.Equal(t, []any{0, false}, []any{v, ok}, "delete")
+	_, present = m.Load("k")
+	assert.False(t, present)
+	v, ok = m.Compute("k", del)
+	assert.Equal(t, []any{0, false}, []any{v, ok}, "delete of a missing key")
+	assert.Equal(t, 0, m.Len())
+
+	assert.PanicsWithValue(t, "shardmap: Compute: fn returned unknown ComputeOp(7)", func() {
+		m.Compute("k", func(int, bool) (int, ComputeOp) { return 0, 7 })
+	})
+	m.Store("k", 5) // the lock was released
+	v, _ = m.Load("k")
+	assert.Equal(t, 5, v)
+}
+
+// TestFloatKeys checks that float keys mean what they mean in a Go map.
+func TestFloatKeys(t *testing.T) {
+	m := New[float64, int](WithShards(1))
+	nan := math.NaN()
+	m.Store(nan, 1)
+	m.Store(nan, 2)
+	_, ok := m.Load(nan)
+	assert.False(t, ok, "NaN never matches")
+	assert.Equal(t, 2, m.Len(), "each NaN Store adds an entry")
+	m.Delete(nan)
+	assert.Equal(t, 2, m.Len(), "Delete(NaN) deletes nothing")
+
+	m.Store(0.0, 10)
+	m.Store(math.Copysign(0, -1), 20)
+	v, ok := m.Load(0.0)
+	assert.True(t, ok)
+	assert.Equal(t, 20, v, "+0 and -0 are one key")
+	assert.Equal(t, 3, m.Len())
+
+	// Grow through several doublings with NaNs aboard: they must move with
+	// the table and still be yielded exactly once each.
+	for i := range 200 {
+		m.Store(float64(i+1), i)
+		m.Store(nan, -1)
+	}
+	require.NoError(t, m.CheckInvariants())
+	nans := 0
+	for k := range m.All() {
+		if k != k {
+			nans++
+		}
+	}
+	assert.Equal(t, 202, nans, "Range yields every NaN entry once")
+	assert.Positive(t, m.Stats().Growths)
+}
+
+func TestZeroMapPanics(t *testing.T) {
+	var m Map[int, int]
+	const msg = "shardmap: use of a Map not created by New"
+	assert.PanicsWithValue(t, msg, func() { m.Store(1, 1) })
+	assert.PanicsWithValue(t, msg, func() { m.Load(1) })
+	assert.Equal(t, 0, m.Len(), "Len of the zero Map")
+}
+
+func TestOptionValidation(t *testing.T) {
+	assert.PanicsWithValue(t, "shardmap: WithShards(0): shard count must be between 1 and 65536", func() { WithShards(0) })
+	assert.PanicsWithValue(t, "shardmap: WithShards(65537): shard count must be between 1 and 65536", func() { WithShards(1<<16 + 1) })
+	assert.PanicsWithValue(t, "shardmap: WithPresize(-1): size must not be negative", func() { WithPresize(-1) })
+	assert.PanicsWithValue(t, "shardmap: WithHasher(nil)", func() { WithHasher[int](nil) })
+	assert.PanicsWithValue(t,
+		"shardmap: WithHasher: hasher func(string, uint64) uint64 does not take the map's key type int",
+		func() { New[int, int](WithHasher(func(string, uint64) uint64 { return 0 })) })
+
+	assert.Equal(t, 4, New[int, int](WithShards(3)).Stats().Shards, "rounded up to a power of two")
+	assert.Equal(t, 1, New[int, int](WithShards(1)).Stats().Shards)
+}
+
+func TestPresizeAvoidsGrowth(t *testing.T) {
+	const n = 100_000
+	m := New[int, int](WithPresize(n))
+	for i := range n {
+		m.Store(i, i)
+	}
+	st := m.Stats()
+	assert.Zero(t, st.Growths, "a presized map does not grow")
+	assert.Equal(t, n, st.Entries)
+
+	for i := range n {
+		m.Delete(i)
+	}
+	assert.Zero(t, m.Stats().Shrinks, "never shrinks below its presize")
+}
+
+// TestShrink checks that memory comes back after mass deletes, and that
+// WithGrowOnly keeps it.
+func TestShrink(t *testing.T) {
+	const n = 50_000
+	for _, growOnly := range []bool{false, true} {
+		t.Run(fmt.Sprint("growOnly=", growOnly), func(t *testing.T) {
+			opts := []Option{WithShards(4)}
+			if growOnly {
+				opts = append(opts, WithGrowOnly())
+			}
+			m := New[int, int](opts...)
+			for i := range n {
+				m.Store(i, i)
+			}
+			peak := m.Stats().Buckets
+			for i := range n {
+				m.Delete(i)
+			}
+			// Finish any shrink still running: reads help a quiet shard.
+			for i := 0; m.Stats().Migrating > 0 && i < 1000; i++ {
+				m.Load(i)
+			}
+			st := m.Stats()
+			require.NoError(t, m.CheckInvariants())
+			if growOnly {
+				assert.Zero(t, st.Shrinks)
+				assert.Equal(t, peak, st.Buckets)
+				return
+			}
+			assert.Positive(t, st.Shrinks)
+			assert.Zero(t, st.Migrating)
+			assert.Equal(t, 4, st.Buckets, "one bucket per shard once empty (from %d)", peak)
+		})
+	}
+}
+
+// TestCompaction piles up overflow buckets with churn in one chain and checks
+// that a same-size migration packs them away.
+func TestCompaction(t *testing.T) {
+	// Keys k*1000+i share bucket k of the table and one tophash;
+	// WithPresize(100) gives the single shard 16 buckets, so 100 keys fit
+	// without growing.
+	byThousands := func(k, _ uint64) uint64 { return k / 1000 }
+	m := New[uint64, uint64](WithShards(1), WithPresize(100), WithHasher(byThousands))
+	for i := range uint64(100) {
+		m.Store(i, i) // a 13-bucket chain: 12 overflow buckets
+	}
+	for i := range uint64(100) {
+		m.Delete(i) // left empty, still linked
+	}
+	assert.Equal(t, 12, m.Stats().OverflowBuckets)
+	for i := range uint64(50) {
+		m.Store(1000+i, i) // 4 more overflow buckets reach 16: compact
+	}
+	for m.EvacuateNext(0) {
+	}
+	st := m.Stats()
+	assert.Equal(t, uint64(1), st.Compactions)
+	assert.Zero(t, st.Growths, "churn at constant size must not grow the table")
+	assert.Equal(t, 6, st.OverflowBuckets, "only the live 50-entry chain keeps overflow buckets")
+	require.NoError(t, m.CheckInvariants())
+}
+
+// TestDirtyBitDecidesWhoHelps checks the one decision the dirty bit drives
+// (dirtybit.go): readers leave a migration to active writers, and finish it
+// themselves once writers stop.
+func TestDirtyBitDecidesWhoHelps(t *testing.T) {
+	m := New[uint64, uint64](WithShards(1), WithPresize(1000))
+	for i := range uint64(1000) {
+		m.Store(i, i)
+	}
+	require.True(t, m.StartMigration(0, Grow))
+	units := m.Stats().Buckets / 2
+
+	// Writers active: every read follows a write, finds the bit set, and
+	// must not take the lock.
+	for i := range uint64(units / 4) {
+		m.Store(i, i+1)
+		_, _ = m.Load(i)
+	}
+	require.True(t, m.ShardMigrating(0), "writers alone must not have finished yet")
+	assert.Zero(t, m.ShardHelps(0), "readers must not help while writers make progress")
+
+	// Writers quiet: reads alone must finish the migration.
+	for i := uint64(0); m.ShardMigrating(0) && i < uint64(4*units); i++ {
+		_, _ = m.Load(i)
+	}
+	assert.False(t, m.ShardMigrating(0), "reads must finish a migration nobody writes")
+	assert.Positive(t, m.ShardHelps(0))
+	assert.Zero(t, m.Stats().OldBuckets, "the old array is dropped")
+	require.NoError(t, m.CheckInvariants())
+}
+
+// TestReadsOldDuringMigration checks that a Load during migration really
+// reads the frozen old chain and finds the right value there.
+func TestReadsOldDuringMigration(t *testing.T) {
+	for _, phase := range []uintptr{Grow, Compact, Shrink} {
+		m := New[uint64, uint64](WithShards(1), WithPresize(200))
+		for i := range uint64(100) {
+			m.Store(i, i*3)
+		}
+		require.True(t, m.StartMigration(0, phase))
+		require.True(t, m.ReadsOld(7), "phase %d: nothing evacuated yet", phase)
+		v, ok := m.Load(7)
+		assert.True(t, ok)
+		assert.Equal(t, uint64(21), v)
+		for m.EvacuateNext(0) {
+		}
+		assert.False(t, m.ReadsOld(7))
+		v, _ = m.Load(7)
+		assert.Equal(t, uint64(21), v)
+		require.NoError(t, m.CheckInvariants())
+	}
+}
+
+func TestLoadDoesNotAllocate(t *testing.T) {
+	mu := New[uint64, uint64]()
+	ms := New[string, int]()
+	for i := range 10_000 {
+		mu.Store(uint64(i), uint64(i))
+		ms.Store(fmt.Sprint("key-", i), i)
+	}
+	key := "key-1234"
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { mu.Load(1234) }))
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { mu.Load(1 << 40) }))
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { ms.Load(key) }))
+}
+
+// TestLayout pins the sizes the memory and false-sharing arguments rest on.
+func TestLayout(t *testing.T) {
+	// A bucket is a state word, a tophash word, an overflow pointer and eight
+	// slot pointers, whatever K and V are.
+	assert.Equal(t, uintptr(88), unsafe.Sizeof(bucket[uint64, uint64]{}))
+	assert.Equal(t, uintptr(88), unsafe.Sizeof(bucket[string, [64]byte]{}))
+	assert.Equal(t, uintptr(16), unsafe.Sizeof(entry[uint64, uint64]{}))
+
+	// A shard is two cache-line pairs: readers' fields, then writers'.
+	var s shard[string, int]
+	assert.Equal(t, uintptr(4*cacheLine), unsafe.Sizeof(s))
+	assert.Equal(t, uintptr(0), unsafe.Offsetof(s.tbl))
+	assert.Equal(t, uintptr(2*cacheLine), unsafe.Offsetof(s.mu), "writer fields start a new cache-line pair")
+	assert.Equal(t, uintptr(4*cacheLine), unsafe.Sizeof(shard[[3]int, struct{}]{}))
+}
