@@ -1,0 +1,54 @@
+package shardmap
+
+// Test hooks for the linearizability, fuzz and fault tests. Only _test.go
+// files see these.
+
+// HashOf returns the 64-bit hash the map computes for key.
+func (m *Map[K, V]) HashOf(key K) uint64 { return m.hash(key) }
+
+// CollisionClass returns what decides where key lives when its shard has
+// 2^b buckets: the shard index, the bucket index and the tophash byte. Two
+// keys with the same class share one chain and match each other's tophash,
+// so every lookup of one compares the other's key.
+func (m *Map[K, V]) CollisionClass(key K, b uint8) (shard int, bucket uint64, top uint8) {
+	h := m.hash(key)
+	return int(h >> m.shardShift), h & (1<<b - 1), m.tophash(h)
+}
+
+// MaxChain returns the number of buckets in the longest chain of any
+// shard's current table.
+func (m *Map[K, V]) MaxChain() int {
+	longest := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		t := s.tbl.Load()
+		for bi := range t.buckets {
+			n := 0
+			for b := &t.buckets[bi]; b != nil; b = b.overflow.Load() {
+				n++
+			}
+			longest = max(longest, n)
+		}
+		s.mu.Unlock()
+	}
+	return longest
+}
+
+// StaleLoad is a deliberately broken Load for negative controls: it ignores
+// the evacuated bit (invariant 2 in hmap.go) and, while the key's shard
+// migrates, always reads the old chain, even after a writer has evacuated it
+// and written newer values into the new array. A history that uses it must be
+// rejected by the linearizability checker.
+func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
+	h := m.hash(key)
+	t := m.shardFor(h).tbl.Load()
+	b := t.chain(h)
+	if old := t.old.Load(); old != nil {
+		b = old.chain(h)
+	}
+	if e := b.find(m.tophash(h), key); e != nil {
+		return e.value, true
+	}
+	return value, false
+}
