@@ -431,7 +431,9 @@ type linDrawer interface {
 // rapidDrawer draws from a rapid.T, so that failing scenarios shrink.
 type rapidDrawer struct{ t *rapid.T }
 
-func (d rapidDrawer) intn(lo, hi int, label string) int { return rapid.IntRange(lo, hi).Draw(d.t, label) }
+func (d rapidDrawer) intn(lo, hi int, label string) int {
+	return rapid.IntRange(lo, hi).Draw(d.t, label)
+}
 
 // randDrawer draws from a seeded PRNG.
 type randDrawer struct{ r *rand.Rand }
