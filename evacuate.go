@@ -28,8 +28,11 @@ package shardmap
 // # Why a migration always finishes
 //
 // Let n be the number of evacuation units (old chains when growing or
-// compacting, pairs of old chains when shrinking). Every write evacuates at
-// least the unit at nevacuate (step 2), so n writes finish any migration. A
+// compacting, pairs of old chains when shrinking). Every write evacuates the
+// unit at nevacuate unless an earlier write already did (step 2), and then
+// moves nevacuate past it and past any units after it that were already
+// evacuated out of order; so each write advances nevacuate by at least one,
+// and n writes finish any migration. A
 // grow starts when count exceeds 6.5*n, and the next grow needs count to
 // exceed 6.5*2n, so at least 6.5n inserts, far more than n writes, happen
 // before the new array can fill. A shrink starts below 6.5*n/4 entries (n old
@@ -165,13 +168,24 @@ func (s *shard[K, V]) evacuate(m *Map[K, V], t, old *table[K, V], j uint64) {
 		units = uint64(len(t.buckets))
 		j &= t.mask
 	}
-	src := &old.buckets[j]
-	if src.state.evacuated() {
-		return
+	if src := &old.buckets[j]; !src.state.evacuated() {
+		s.copyUnit(m, t, old, j, units)
 	}
+	// Advance even when the unit was already evacuated: writes evacuate
+	// their own keys' units out of order, and nevacuate must still move past
+	// them, or the migration would stall on a unit nobody copies again.
+	if j == s.nevacuate {
+		s.advance(t, old, units)
+	}
+}
+
+// copyUnit copies evacuation unit j of old into t and marks it evacuated.
+// Caller holds the mutex and has checked that the unit is not evacuated.
+func (s *shard[K, V]) copyUnit(m *Map[K, V], t, old *table[K, V], j, units uint64) {
 	if debugInvariants {
 		defer s.debugCheck(m)
 	}
+	src := &old.buckets[j]
 	switch {
 	case len(t.buckets) > len(old.buckets): // growing: split by hash bit
 		x := cursor[K, V]{head: &t.buckets[j]}
@@ -199,9 +213,6 @@ func (s *shard[K, V]) evacuate(m *Map[K, V], t, old *table[K, V], j uint64) {
 		x.finish()
 		src.state.markEvacuated()
 		sib.state.markEvacuated()
-	}
-	if j == s.nevacuate {
-		s.advance(t, old, units)
 	}
 }
 
