@@ -323,10 +323,18 @@ type linTB interface {
 	Fatalf(format string, args ...any)
 }
 
+// linMaxViz bounds how many visualizations one test binary writes: rapid
+// re-runs a failing scenario many times while it shrinks it.
+const linMaxViz = 5
+
+// linVizCount counts the visualizations written so far.
+var linVizCount atomic.Int32
+
 // linCheck checks history against linModel and returns the verdict, after
 // one retry with a longer timeout if the first search timed out. If the
 // verdict is not Ok and keepViz is set, it writes porcupine's visualization
-// to a new temporary directory that outlives the test and logs its path.
+// to a new temporary directory that outlives the test and logs its path (at
+// most linMaxViz times per test binary).
 func linCheck(t linTB, history []porcupine.Operation, keepViz bool) porcupine.CheckResult {
 	t.Helper()
 	res := porcupine.CheckOperationsTimeout(linModel, history, linCheckTimeout)
@@ -334,7 +342,7 @@ func linCheck(t linTB, history []porcupine.Operation, keepViz bool) porcupine.Ch
 		t.Logf("porcupine timed out after %v on %d operations; retrying with %v", linCheckTimeout, len(history), linRetryTimeout)
 		res = porcupine.CheckOperationsTimeout(linModel, history, linRetryTimeout)
 	}
-	if res != porcupine.Ok && keepViz {
+	if res != porcupine.Ok && keepViz && linVizCount.Add(1) <= linMaxViz {
 		dir, err := os.MkdirTemp("", "shardmap-lin-*")
 		if err != nil {
 			t.Logf("no directory for the visualization: %v", err)
