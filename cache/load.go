@@ -1,0 +1,237 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/shardmap/shardmap"
+)
+
+// Loads.
+//
+// A call is the record of one load in flight, kept in Cache.calls under its
+// key. The first GetOrLoad to miss a key creates it (Map.Compute makes
+// create-or-join atomic) and starts the loader in a new goroutine; every
+// caller, the first included, then waits for the call to finish or for its
+// own context to end, whichever comes first. So a caller that gives up
+// returns at once and the load goes on for the others. The loader's context
+// carries the first caller's values but not its cancellation
+// (context.WithoutCancel); it is cancelled by Close instead.
+//
+// Set and Delete detach a key's call, under the cache's lock: they mark it
+// stale and remove it from calls. A stale call's result still goes to its
+// callers but is not stored, so a load cannot undo a Delete or overwrite a
+// newer Set. The call stores its result and leaves calls in one locked
+// section, storing first: a caller that misses the index and finds no call
+// then starts a new call, whose leader looks at the index once more before
+// loading and finds the stored value.
+//
+// Writers skip the lookup in calls while loading is 0. That is safe because
+// a leader increments loading, registers its call, and then reads the
+// index, while a writer stores to the index and then reads loading and
+// calls. Go's atomics are sequentially consistent and the maps'
+// operations linearizable, so if the writer's reads miss the call, they
+// come before its registration, the writer's store comes before them, and
+// the leader's read of the index sees the stored value: it does not load.
+
+// call is one load in flight.
+type call[V any] struct {
+	// done is closed when val and err are set.
+	done chan struct{}
+	val  V
+	err  error
+	// stale is set by Set and Delete: the result must not be stored.
+	// Guarded by Cache.mu.
+	stale bool
+	// waiters counts the callers that joined the call (tests use it).
+	waiters int
+}
+
+// PanicError is the error GetOrLoad returns when the loader panicked.
+type PanicError struct {
+	// Value is the value the loader panicked with.
+	Value any
+	// Stack is the loader goroutine's stack when it panicked.
+	Stack []byte
+}
+
+// Error returns a message with the panic value.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("cache: loader panicked: %v", e.Value)
+}
+
+// Unwrap returns the panic value if it is an error, else nil.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// errLoaderExited is returned to the callers of a loader that called
+// runtime.Goexit.
+var errLoaderExited = errors.New("cache: loader called runtime.Goexit")
+
+// GetOrLoad returns key's value, loading it with load if it is missing or
+// expired. Concurrent callers for one missing key share one call to load,
+// whose value is stored with the default TTL and returned to all of them;
+// an error from load is returned to all of them unchanged and nothing is
+// stored. A panic in load is returned as a *PanicError.
+//
+// load runs in its own goroutine, with a context that carries ctx's values
+// but not its deadline or cancellation, and that Close cancels. If ctx ends
+// first, GetOrLoad returns ctx.Err() and the load continues for the other
+// callers; its value is still stored. A Set or Delete of key while load
+// runs wins: load's result goes to its callers but is not stored.
+//
+// GetOrLoad returns ErrNilLoader if load is nil and ErrClosed after Close,
+// when key is missing.
+func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, load func(ctx context.Context, key K) (V, error)) (V, error) {
+	if v, ok := c.Get(key); ok {
+		return v, nil
+	}
+	var zero V
+	switch {
+	case load == nil:
+		return zero, ErrNilLoader
+	case c.closed.Load():
+		return zero, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	cl, leader := c.join(key)
+	if leader {
+		go c.load(ctx, key, cl, load)
+	}
+	select {
+	case <-cl.done:
+		return cl.val, cl.err
+	case <-ctx.Done():
+		select {
+		case <-cl.done:
+			return cl.val, cl.err
+		default:
+			return zero, ctx.Err()
+		}
+	}
+}
+
+// join returns key's call, creating it if there is none; leader reports
+// whether it was created.
+func (c *Cache[K, V]) join(key K) (cl *call[V], leader bool) {
+	if key != key {
+		// A NaN never matches in calls: it could be added but never
+		// removed. Such a key gets a call of its own, unshared.
+		return &call[V]{done: make(chan struct{}), waiters: 1}, true
+	}
+	cl, _ = c.calls.Compute(key, func(old *call[V], ok bool) (*call[V], shardmap.ComputeOp) {
+		if ok {
+			old.waiters++
+			return old, shardmap.CancelOp
+		}
+		// Counted before it is visible in calls: loading is never below
+		// the number of calls registered.
+		c.loading.Add(1)
+		leader = true
+		return &call[V]{done: make(chan struct{}), waiters: 1}, shardmap.UpdateOp
+	})
+	return cl, leader
+}
+
+// load runs one call: it looks at the index again, calls load if the key is
+// still missing, then stores the result and completes the call.
+func (c *Cache[K, V]) load(ctx context.Context, key K, cl *call[V], load func(context.Context, K) (V, error)) {
+	var (
+		v V
+		w uint32
+	)
+	err, loaded := errLoaderExited, false
+	// Deferred so that it also runs if load calls runtime.Goexit.
+	defer func() { c.complete(key, cl, v, w, err, loaded) }()
+
+	if n, ok := c.index.Load(key); ok && !n.expired(c.now()) {
+		v, err = n.value, nil
+		return
+	}
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(c.loadCtx, cancel)
+	defer stop()
+	loaded = true
+	v, w, err = c.callLoader(lctx, key, load)
+}
+
+// callLoader calls load and weighs its value, turning a panic in either
+// into a *PanicError.
+func (c *Cache[K, V]) callLoader(ctx context.Context, key K, load func(context.Context, K) (V, error)) (v V, w uint32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	v, err = load(ctx, key)
+	if err == nil {
+		w = c.weigh(key, v)
+	}
+	return v, w, err
+}
+
+// complete stores a call's result, of weight w, unless it failed or went
+// stale, removes the call from calls, and releases its waiters. loaded says
+// whether the loader ran (it did not if the leader found the key present).
+func (c *Cache[K, V]) complete(key K, cl *call[V], v V, w uint32, err error, loaded bool) {
+	if loaded {
+		c.stats.loads.Add(1)
+		if err != nil {
+			c.stats.loadErrors.Add(1)
+		}
+	}
+	rs := c.removals()
+	now := c.now()
+	c.mu.Lock()
+	switch {
+	case !loaded || err != nil || cl.stale:
+	case key != key: // a NaN, as in Set
+		c.stats.evictions.Add(1)
+		rs.add(key, v, Evicted)
+	default:
+		// The key cannot hold a live entry here (a Set would have made the
+		// call stale), but never overwrite one.
+		if n, ok := c.index.Load(key); !ok || n.expired(now) {
+			c.setLocked(key, v, w, deadline(now, c.ttl), now, &rs)
+		}
+	}
+	c.forgetLocked(key, cl)
+	c.mu.Unlock()
+	// Report before releasing the callers, so that what storing the value
+	// evicted has been reported when GetOrLoad returns, as with Set. If
+	// OnEvict panics, the deferred close still releases them.
+	cl.val, cl.err = v, err
+	defer close(cl.done)
+	rs.fire()
+}
+
+// forgetLocked removes cl from calls if it is still key's call. Caller
+// holds c.mu.
+func (c *Cache[K, V]) forgetLocked(key K, cl *call[V]) {
+	c.calls.Compute(key, func(old *call[V], ok bool) (*call[V], shardmap.ComputeOp) {
+		if ok && old == cl {
+			c.loading.Add(-1)
+			return nil, shardmap.DeleteOp
+		}
+		return old, shardmap.CancelOp
+	})
+}
+
+// invalidateLocked detaches key's call, if any, so that its result is not
+// stored. Caller holds c.mu.
+func (c *Cache[K, V]) invalidateLocked(key K) {
+	if c.loading.Load() == 0 {
+		return
+	}
+	if cl, ok := c.calls.Load(key); ok {
+		cl.stale = true
+		c.forgetLocked(key, cl)
+	}
+}
