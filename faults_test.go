@@ -144,9 +144,11 @@ func TestFaultPanicInRangeBody(t *testing.T) {
 	t.Logf("%d panicking iterations; %+v", iterations, m.Stats())
 }
 
-// TestFaultPanicInCompute panics out of Compute and LoadOrCompute functions
-// from several goroutines while others read, on a map that grows throughout.
-// A panicking function changes nothing and releases the shard: counters end
+// TestFaultPanicInCompute has several goroutines panic out of Compute and
+// LoadOrCompute functions at the same time, on shared keys, while readers
+// load them, on a map that grows throughout. (TestPanickingCallbacksReleaseTheLock
+// panics from one goroutine at a time with bystanders; this test counts.) A
+// panicking function changes nothing and releases the shard: counters end
 // at exactly the number of increments that did not panic, readers never see
 // a counter go backwards, and a key whose LoadOrCompute function panicked is
 // stored by the first call that did not.
