@@ -3,6 +3,8 @@ package shardmap
 import (
 	"hash/maphash"
 	"math/bits"
+	"reflect"
+	"unsafe"
 )
 
 // A key's 64-bit hash is split three ways, so that no two decisions share
@@ -27,17 +29,65 @@ const (
 	low7 = 0x7f7f7f7f7f7f7f7f
 )
 
-// hash returns the key's hash: the map's own maphash seed by default, or the
-// WithHasher function with the map's seed.
+// hashKind selects how a Map hashes its keys; New picks it from K once.
+type hashKind uint8
+
+const (
+	hashComparable hashKind = iota // maphash.Comparable: any comparable K
+	hashWord64                     // 8-byte integer kinds: seeded multiply-mix
+	hashWord32                     // 4-byte integer kinds: seeded multiply-mix
+	hashString                     // string kinds: maphash.String
+	hashCustom                     // WithHasher
+)
+
+// hashKindOf returns the fastest hash that gives K's keys the meaning they
+// have in a Go map. Floats, interfaces and composite keys take
+// maphash.Comparable, which knows about NaN, +0/-0 and dynamic types.
+func hashKindOf[K comparable]() hashKind {
+	switch t := reflect.TypeFor[K](); t.Kind() {
+	case reflect.Int, reflect.Uint, reflect.Int64, reflect.Uint64, reflect.Uintptr:
+		if t.Size() == 8 {
+			return hashWord64
+		}
+		return hashWord32
+	case reflect.Int32, reflect.Uint32:
+		return hashWord32
+	case reflect.String:
+		return hashString
+	}
+	return hashComparable
+}
+
+// hash returns the key's hash, seeded per Map.
 // It panics if the Map was not made by New, before any lock is taken.
 func (m *Map[K, V]) hash(key K) uint64 {
 	if m.shards == nil {
 		panic("shardmap: use of a Map not created by New")
 	}
-	if m.hasher != nil {
+	// The unsafe conversions are exact: New chose the kind from K's
+	// underlying type and size.
+	switch m.hkind {
+	case hashWord64:
+		return mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
+	case hashWord32:
+		return mixWord(uint64(*(*uint32)(unsafe.Pointer(&key))), m.seed)
+	case hashString:
+		return maphash.String(m.mseed, *(*string)(unsafe.Pointer(&key)))
+	case hashCustom:
 		return m.hasher(key, m.seed)
 	}
 	return maphash.Comparable(m.mseed, key)
+}
+
+// mixWord hashes a machine word with two rounds of multiply-and-fold (the
+// full 128-bit product, high half xor low half), so every output bit depends
+// on every input bit and on the seed. It is not a cryptographic hash: its
+// resistance to chosen-key flooding rests on the per-Map random seed, as
+// Go's own map hash does.
+func mixWord(x, seed uint64) uint64 {
+	hi, lo := bits.Mul64(x^seed, 0xa0761d6478bd642f)
+	hi, lo = bits.Mul64(hi^lo^seed, 0xe7037ed1a0b428db)
+	return hi ^ lo
 }
 
 // tophash returns the byte kept in a slot's tophash lane for a key with hash h.

@@ -332,3 +332,41 @@ func TestLayout(t *testing.T) {
 	assert.Equal(t, uintptr(2*cacheLine), unsafe.Offsetof(s.mu), "writer fields start a new cache-line pair")
 	assert.Equal(t, uintptr(4*cacheLine), unsafe.Sizeof(shard[[3]int, struct{}]{}))
 }
+
+// TestMixWordSpreadsSequentialKeys checks that the integer hash spreads
+// sequential and strided keys evenly over the three bit ranges the map uses:
+// shard (top bits), tophash (the byte below) and bucket (low bits).
+func TestMixWordSpreadsSequentialKeys(t *testing.T) {
+	const n = 1 << 18
+	for _, stride := range []uint64{1, 8, 1 << 20} {
+		var shards [64]int
+		var tops [256]int
+		var buckets [1024]int
+		seed := uint64(0x1234_5678_9abc_def0) * stride
+		for i := range uint64(n) {
+			h := mixWord(i*stride, seed)
+			shards[h>>58]++
+			tops[uint8(h>>50)]++
+			buckets[h&1023]++
+		}
+		// Pearson's chi-square over the bins has mean bins-1 and standard
+		// deviation about sqrt(2*bins) for a fair hash; a bound six
+		// deviations out fails by chance with negligible probability, while
+		// a hash that ignores some input bits lands far beyond it.
+		check := func(name string, bins []int) {
+			want := float64(n) / float64(len(bins))
+			chi2 := 0.0
+			for _, c := range bins {
+				d := float64(c) - want
+				chi2 += d * d / want
+			}
+			k := float64(len(bins))
+			if limit := k + 6*math.Sqrt(2*k); chi2 > limit {
+				t.Fatalf("stride %d: %s bins chi-square %.0f > %.0f", stride, name, chi2, limit)
+			}
+		}
+		check("shard", shards[:])
+		check("tophash", tops[:])
+		check("bucket", buckets[:])
+	}
+}

@@ -37,10 +37,12 @@ type Map[K comparable, V any] struct {
 	minB uint8
 	// growOnly disables shrinking (WithGrowOnly).
 	growOnly bool
-	// hasher is the WithHasher function, nil for the default maphash hasher.
+	// hkind picks the hash function (hash.go); fixed by New.
+	hkind hashKind
+	// hasher is the WithHasher function, or nil.
 	hasher func(K, uint64) uint64
-	// seed is passed to hasher; mseed seeds the default hasher. Both are
-	// random per Map.
+	// seed seeds mixWord and is passed to hasher; mseed seeds maphash.
+	// Both are random per Map.
 	seed  uint64
 	mseed maphash.Seed
 }
@@ -82,6 +84,7 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 	}
 	m := &Map[K, V]{
 		growOnly: cfg.growOnly,
+		hkind:    hashKindOf[K](),
 		seed:     rand.Uint64(),
 		mseed:    maphash.MakeSeed(),
 	}
@@ -91,7 +94,7 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 			var zero K
 			panic(fmt.Sprintf("shardmap: WithHasher: hasher %T does not take the map's key type %T", cfg.hasher, zero))
 		}
-		m.hasher = h
+		m.hasher, m.hkind = h, hashCustom
 	}
 	shardBits := uint8(bits.Len(uint(cfg.shards - 1)))
 	m.shardShift = 64 - shardBits
