@@ -20,10 +20,17 @@ type config struct {
 	growOnly bool // never shrink
 }
 
+// minDefaultShards is the fewest shards New uses unless told otherwise. The
+// one cost of a migration that is not spread over many writes is allocating
+// the new bucket array, which is 1/shards of the map: more shards keep it
+// small (under 3 MiB per shard at 4M entries) at about 400 bytes per shard
+// for an empty map.
+const minDefaultShards = 32
+
 // defaultConfig returns the options New starts from: 4 shards per
-// GOMAXPROCS, rounded up to a power of two.
+// GOMAXPROCS, at least minDefaultShards, rounded up to a power of two.
 func defaultConfig() config {
-	return config{shards: roundPow2(4 * runtime.GOMAXPROCS(0))}
+	return config{shards: roundPow2(max(minDefaultShards, 4*runtime.GOMAXPROCS(0)))}
 }
 
 // roundPow2 rounds n up to a power of two.
@@ -45,8 +52,9 @@ func WithPresize(n int) Option {
 }
 
 // WithShards sets the number of lock stripes, rounded up to a power of two.
-// More shards let more writers run at once; each costs 256 bytes and a small
-// table. The default is 4×GOMAXPROCS. It panics unless 1 <= n <= 65536.
+// More shards let more writers run at once and keep each growth step's
+// allocation small; each costs about 400 bytes when empty. The default is
+// 4×GOMAXPROCS, at least 32. It panics unless 1 <= n <= 65536.
 func WithShards(n int) Option {
 	if n < 1 || n > maxShards {
 		panic(fmt.Sprintf("shardmap: WithShards(%d): shard count must be between 1 and %d", n, maxShards))
