@@ -370,3 +370,18 @@ func TestMixWordSpreadsSequentialKeys(t *testing.T) {
 		check("bucket", buckets[:])
 	}
 }
+
+// TestDedupe checks Range's fallback copy: repeated keys are dropped, the
+// first occurrence kept, entries before from untouched, and NaN keys (never
+// equal to themselves) never merged.
+func TestDedupe(t *testing.T) {
+	e := func(k float64, v int) *entry[float64, int] { return &entry[float64, int]{k, v} }
+	nan := math.NaN()
+	buf := []*entry[float64, int]{e(1, 0), e(2, 1), e(3, 2), e(2, 3), e(nan, 4), e(nan, 5), e(3, 6), e(1, 7)}
+	got := dedupe(buf, 1)
+	var vals []int
+	for _, x := range got {
+		vals = append(vals, x.value)
+	}
+	assert.Equal(t, []int{0, 1, 2, 4, 5, 7}, vals)
+}
