@@ -613,7 +613,9 @@ func (p *proxy) originError(w http.ResponseWriter, r *http.Request, err error) {
 
 // serveEntry answers r from the stored entry e.
 func (p *proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *entry, res result, now time.Time) {
-	e.hits.Add(1)
+	if res != resultMiss {
+		e.hits.Add(1)
+	}
 	p.metrics.responses[res].Add(1)
 	h := w.Header()
 	for k, v := range e.header {

@@ -53,14 +53,16 @@ type entry struct {
 	// varyValues are the request's values for dec's Vary names, in order.
 	varyNames, varyValues []string
 
-	// hits counts the responses served from this entry (and from the
-	// entries it replaced on revalidation), for the status page.
+	// hits counts the responses served from this entry, other than the
+	// one that fetched it (and from the entries it replaced on
+	// revalidation), for the status page.
 	hits atomic.Int64
 }
 
 // newEntry builds an entry for a response. h must already be stripped of
 // hop-by-hop fields; it is kept, so the caller must not change it later.
 func newEntry(key string, status int, h http.Header, body []byte, reqTime, respTime time.Time, dec decision, req http.Header) *entry {
+	initAge := initialAge(h, reqTime, respTime)
 	h.Del("Content-Length")
 	h.Del("Age")
 	clipHeader(h)
@@ -72,7 +74,7 @@ func newEntry(key string, status int, h http.Header, body []byte, reqTime, respT
 		contentLength: []string{strconv.Itoa(len(body))},
 		reqTime:       reqTime,
 		respTime:      respTime,
-		initAge:       initialAge(h, reqTime, respTime),
+		initAge:       initAge,
 		dec:           dec,
 		etag:          h.Get("ETag"),
 		lastModified:  h.Get("Last-Modified"),
