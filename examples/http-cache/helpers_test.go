@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,4 +229,12 @@ func textHandler(cc, body string) http.HandlerFunc {
 func bodyOf(name string, n int) string {
 	unit := name + "|"
 	return strings.Repeat(unit, n/len(unit)+1)[:n]
+}
+
+// writeFile writes content to path.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
