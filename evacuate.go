@@ -152,17 +152,17 @@ func (s *shard[K, V]) help(m *Map[K, V]) {
 	if !s.mu.TryLock() {
 		return
 	}
+	defer s.mu.Unlock()
 	t := s.tbl.Load()
-	if old := t.old.Load(); old != nil {
-		s.evacuate(m, t, old, s.nevacuate)
+	if old := t.old.Load(); old != nil && s.evacuate(m, t, old, s.nevacuate) {
 		s.helps.Add(1)
 	}
-	s.mu.Unlock()
 }
 
 // evacuate copies the old chain j (when shrinking, the pair j, j+len(t)) into
-// t and marks it evacuated. Caller holds the mutex.
-func (s *shard[K, V]) evacuate(m *Map[K, V], t, old *table[K, V], j uint64) {
+// t and marks it evacuated, unless that was already done. It reports whether
+// it copied anything. Caller holds the mutex.
+func (s *shard[K, V]) evacuate(m *Map[K, V], t, old *table[K, V], j uint64) (copied bool) {
 	units := uint64(len(old.buckets))
 	if len(t.buckets) < len(old.buckets) {
 		units = uint64(len(t.buckets))
@@ -170,6 +170,7 @@ func (s *shard[K, V]) evacuate(m *Map[K, V], t, old *table[K, V], j uint64) {
 	}
 	if src := &old.buckets[j]; !src.state.evacuated() {
 		s.copyUnit(m, t, old, j, units)
+		copied = true
 	}
 	// Advance even when the unit was already evacuated: writes evacuate
 	// their own keys' units out of order, and nevacuate must still move past
@@ -177,6 +178,7 @@ func (s *shard[K, V]) evacuate(m *Map[K, V], t, old *table[K, V], j uint64) {
 	if j == s.nevacuate {
 		s.advance(t, old, units)
 	}
+	return copied
 }
 
 // copyUnit copies evacuation unit j of old into t and marks it evacuated.

@@ -74,6 +74,10 @@ func (m *Map[K, V]) hash(key K) uint64 {
 	case hashString:
 		return maphash.String(m.mseed, *(*string)(unsafe.Pointer(&key)))
 	case hashCustom:
+		// A hasher may ignore parts of the key; comparing the key with
+		// itself still panics, as a Go map does, when an interface key
+		// holds a type that cannot be compared.
+		_ = key == key
 		return m.hasher(key, m.seed)
 	}
 	return maphash.Comparable(m.mseed, key)

@@ -385,3 +385,17 @@ func TestDedupe(t *testing.T) {
 	}
 	assert.Equal(t, []int{0, 1, 2, 4, 5, 7}, vals)
 }
+
+// TestNonComparableKeyWithCustomHasher checks that a hasher which never
+// looks at the key does not let a non-comparable interface key in: it panics
+// as a Go map would, before any lock is taken, and the shard stays usable.
+func TestNonComparableKeyWithCustomHasher(t *testing.T) {
+	m := New[any, int](WithShards(1), WithHasher(func(any, uint64) uint64 { return 0 }))
+	assert.Panics(t, func() { m.Store([]int{1}, 1) })
+	assert.Panics(t, func() { m.Load(map[int]int{}) })
+	assert.Zero(t, m.Len())
+	m.Store(1, 1)
+	v, ok := m.Load(1)
+	assert.True(t, ok)
+	assert.Equal(t, 1, v)
+}
