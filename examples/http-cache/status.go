@@ -57,22 +57,23 @@ var statusTemplate = template.Must(template.New("status").Parse(`<!doctype html>
 <meta charset="utf-8">
 <title>http-cache status</title>
 <style>
-body { font: 15px/1.4 system-ui, sans-serif; margin: 24px 32px; color: #222; background: #fafafa; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 20px 24px; color: #222; background: #fafafa; }
 h1 { font-size: 22px; margin: 0 0 4px; }
 .sub { color: #666; margin-bottom: 18px; }
-.cards { display: flex; gap: 14px; margin-bottom: 20px; }
-.card { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 10px 16px; min-width: 150px; }
-.card .v { font-size: 26px; font-weight: 600; }
+.cards { display: grid; grid-template-columns: repeat(6, minmax(0, 1fr)); gap: 10px; margin-bottom: 20px; max-width: 920px; }
+.card { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 8px 12px; }
+.card .v { font-size: 24px; font-weight: 600; white-space: nowrap; }
 .card .l { color: #666; font-size: 13px; }
 .bar { height: 6px; background: #eee; border-radius: 3px; margin-top: 6px; }
 .bar div { height: 6px; background: #3a7; border-radius: 3px; }
 table { border-collapse: collapse; background: #fff; margin-bottom: 20px; }
 th, td { border: 1px solid #ddd; padding: 4px 10px; text-align: left; }
 th { background: #f0f0f0; font-weight: 600; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td code { word-break: break-all; }
 code { font-size: 13px; }
 h2 { font-size: 16px; margin: 0 0 8px; }
-.row { display: flex; gap: 28px; align-items: flex-start; }
+.row { display: grid; grid-template-columns: auto 1fr; gap: 24px; align-items: start; max-width: 920px; }
 </style>
 </head>
 <body>
@@ -83,7 +84,7 @@ h2 { font-size: 16px; margin: 0 0 8px; }
   <div class="card"><div class="v" id="entries">{{.Snap.Entries}}</div><div class="l">entries</div></div>
   <div class="card"><div class="v" id="bytes">{{.Bytes}}</div><div class="l">of {{.MaxBytes}} ({{.FillPct}})</div>
     <div class="bar"><div style="width: {{.FillPct}}"></div></div></div>
-  <div class="card"><div class="v" id="origin-requests">{{.Snap.OriginRequests}}</div><div class="l">origin requests ({{.Snap.OriginErrors}} failed)</div></div>
+  <div class="card"><div class="v" id="origin-requests">{{.Snap.OriginRequests}}</div><div class="l">origin requests, {{.Snap.OriginErrors}} failed</div></div>
   <div class="card"><div class="v" id="coalesced">{{.Snap.Coalesced}}</div><div class="l">coalesced waits</div></div>
   <div class="card"><div class="v" id="evictions">{{.Snap.Evictions}}</div><div class="l">evictions</div></div>
 </div>
