@@ -64,7 +64,7 @@ func (o *testOrigin) lastHeader(path string) http.Header {
 
 // env is one proxy in front of one test origin, both on loopback TCP.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *fakeClock
 	origin *testOrigin
 	proxy  *proxy
@@ -76,7 +76,7 @@ type env struct {
 // clock, 1MiB of cache and 64KiB per object unless mod says otherwise. The
 // origin's Date header comes from the fake clock unless a handler sets
 // one. Handlers are added with env.handle.
-func newEnv(t *testing.T, mod func(*config)) *env {
+func newEnv(t testing.TB, mod func(*config)) *env {
 	t.Helper()
 	clock := newFakeClock()
 	o := &testOrigin{mux: http.NewServeMux(), clock: clock, counts: map[string]int{}, last: map[string]http.Header{}}
@@ -121,7 +121,7 @@ func newEnv(t *testing.T, mod func(*config)) *env {
 
 // newTestClient returns a client for loopback tests: no proxy from the
 // environment, no transparent compression, room for many connections.
-func newTestClient(t *testing.T) *http.Client {
+func newTestClient(t testing.TB) *http.Client {
 	tr := &http.Transport{
 		Proxy:               nil,
 		DisableCompression:  true,

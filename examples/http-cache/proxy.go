@@ -191,10 +191,10 @@ func (p *proxy) waitBackground() { p.bg.Wait() }
 
 // ServeHTTP routes the proxy's own endpoints and proxies everything else.
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.EscapedPath()
+	path := r.URL.Path
 	switch {
 	case r.Method == "PURGE":
-		p.servePurge(w, r, r.URL.RequestURI())
+		p.servePurge(w, r, requestTarget(r))
 	case path == "/metrics":
 		p.serveMetrics(w, r)
 	case path == "/_cache" || path == "/_cache/":
@@ -209,25 +209,47 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "only DELETE (purge) is served under /_cache/", http.StatusMethodNotAllowed)
 			return
 		}
-		p.servePurge(w, r, strings.TrimPrefix(r.URL.RequestURI(), "/_cache"))
+		target, ok := strings.CutPrefix(r.URL.RequestURI(), "/_cache/")
+		if !ok {
+			http.Error(w, "spell the purge path /_cache/ without escapes", http.StatusBadRequest)
+			return
+		}
+		p.servePurge(w, r, "/"+target)
 	default:
 		p.serveProxy(w, r)
 	}
 }
 
+// requestTarget returns the request's target (path and query) as the
+// client sent it, which is the cache key; for an absolute-form request,
+// the path and query of its URL.
+func requestTarget(r *http.Request) string {
+	if strings.HasPrefix(r.RequestURI, "/") {
+		return r.RequestURI
+	}
+	return r.URL.RequestURI()
+}
+
+// hasHeader reports whether h has a non-empty value for the canonical
+// name key, without canonicalizing it again (this is on the hit path).
+func hasHeader(h http.Header, key string) bool {
+	v := h[key]
+	return len(v) > 0 && v[0] != ""
+}
+
 // serveProxy answers a request for the origin, from the cache when it
 // can.
 func (p *proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
-	target := r.URL.RequestURI()
+	target := requestTarget(r)
 	if !strings.HasPrefix(target, "/") {
 		http.Error(w, "bad request target", http.StatusBadRequest)
 		return
 	}
-	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || r.Header.Get("Range") != "" {
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || hasHeader(r.Header, "Range") {
 		p.bypass(w, r, target)
 		return
 	}
-	hasAuth := r.Header.Get("Authorization") != ""
+	hasAuth := hasHeader(r.Header, "Authorization")
 	for attempt := 0; ; attempt++ {
 		now := p.now()
 		e, key := p.store.lookup(target, r.Header)
@@ -325,7 +347,7 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	}
 	ctx, cancel := context.WithTimeout(parent, p.cfg.OriginTimeout)
 	defer cancel()
-	hasAuth := r.Header.Get("Authorization") != ""
+	hasAuth := hasHeader(r.Header, "Authorization")
 	out, err := p.originRequest(ctx, http.MethodGet, target, r.Header, r.RemoteAddr, r.Host, nil)
 	if err != nil {
 		finish(nil, resultMiss, err)
@@ -601,7 +623,7 @@ func (p *proxy) originError(w http.ResponseWriter, r *http.Request, err error) {
 	if !dial && (errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())) {
 		code, msg = http.StatusGatewayTimeout, "gateway timeout: the origin did not answer in time\n"
 	}
-	p.log.Warn("origin request failed", "method", r.Method, "target", r.URL.RequestURI(), "status", code, "err", err)
+	p.log.Warn("origin request failed", "method", r.Method, "target", requestTarget(r), "status", code, "err", err)
 	p.metrics.responses[resultMiss].Add(1)
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
@@ -646,7 +668,7 @@ func bodyAllowed(code int) bool {
 // section 13.2.2): If-None-Match with weak comparison, else
 // If-Modified-Since.
 func notModified(req http.Header, e *entry) bool {
-	if inm := req.Get("If-None-Match"); inm != "" {
+	if inm := firstValue(req, "If-None-Match"); inm != "" {
 		if e.etag == "" {
 			return false
 		}
@@ -659,13 +681,21 @@ func notModified(req http.Header, e *entry) bool {
 		}
 		return false
 	}
-	ims := req.Get("If-Modified-Since")
+	ims := firstValue(req, "If-Modified-Since")
 	if ims == "" || e.lastModified == "" {
 		return false
 	}
 	since, err1 := http.ParseTime(ims)
 	modified, err2 := http.ParseTime(e.lastModified)
 	return err1 == nil && err2 == nil && !modified.After(since)
+}
+
+// firstValue returns h's first value for the canonical name key.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // copyBufs holds buffers for stream.
@@ -714,7 +744,7 @@ func (p *proxy) stream(w http.ResponseWriter, r *http.Request, resp *http.Respon
 			return
 		}
 		if err != nil {
-			p.log.Warn("origin body failed midway; aborting the response", "target", r.URL.RequestURI(), "err", err)
+			p.log.Warn("origin body failed midway; aborting the response", "target", requestTarget(r), "err", err)
 			panic(http.ErrAbortHandler)
 		}
 	}
@@ -727,7 +757,7 @@ func (p *proxy) logAccess(r *http.Request, status int, res result) {
 	}
 	p.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
 		slog.String("method", r.Method),
-		slog.String("target", r.URL.RequestURI()),
+		slog.String("target", requestTarget(r)),
 		slog.Int("status", status),
 		slog.String("cache", res.String()),
 		slog.String("remote", r.RemoteAddr))
