@@ -257,23 +257,30 @@ func TestFaultPanicInCompute(t *testing.T) {
 // one shard, one bucket and one tophash in map A, and shows that they pile
 // into one overflow chain there but spread out in map B, built with the same
 // options: the hash seed is per map, so keys that flood one map do not flood
-// another.
+// another. It runs for integer keys (the seeded multiply-mix) and for string
+// keys (maphash.String).
 func TestFaultHashFloodingIsPerMap(t *testing.T) {
+	t.Run("uint64", func(t *testing.T) { faultFlood(t, func(i uint64) uint64 { return i }) })
+	t.Run("string", func(t *testing.T) { faultFlood(t, func(i uint64) string { return fmt.Sprintf("key-%d", i) }) })
+}
+
+// faultFlood runs TestFaultHashFloodingIsPerMap for keys key(0), key(1), ...
+func faultFlood[K comparable](t *testing.T, key func(uint64) K) {
 	const n, b = 64, 4 // 64 colliding keys; 4 shards of 16 buckets
 	opts := []Option{WithShards(4), WithPresize(4 * 104)}
-	a, bm := New[uint64, uint64](opts...), New[uint64, uint64](opts...)
+	a, bm := New[K, uint64](opts...), New[K, uint64](opts...)
 	require.Equal(t, 4<<b, a.Stats().Buckets, "each shard must start with 2^%d buckets", b)
 
-	s0, b0, t0 := a.CollisionClass(0, b)
-	keys := []uint64{0}
-	for k := uint64(1); len(keys) < n; k++ {
-		if s, bk, top := a.CollisionClass(k, b); s == s0 && bk == b0 && top == t0 {
-			keys = append(keys, k)
+	s0, b0, t0 := a.CollisionClass(key(0), b)
+	keys := []K{key(0)}
+	for i := uint64(1); len(keys) < n; i++ {
+		if s, bk, top := a.CollisionClass(key(i), b); s == s0 && bk == b0 && top == t0 {
+			keys = append(keys, key(i))
 		}
 	}
-	for _, k := range keys {
-		a.Store(k, k)
-		bm.Store(k, k)
+	for i, k := range keys {
+		a.Store(k, uint64(i))
+		bm.Store(k, uint64(i))
 	}
 
 	stA, stB := a.Stats(), bm.Stats()
@@ -288,10 +295,10 @@ func TestFaultHashFloodingIsPerMap(t *testing.T) {
 		classes[[3]uint64{uint64(s), bk, uint64(top)}] = true
 	}
 	assert.Greater(t, len(classes), n/2, "B: the keys fall into few collision classes")
-	for _, k := range keys {
+	for i, k := range keys {
 		va, oka := a.Load(k)
 		vb, okb := bm.Load(k)
-		require.True(t, oka && okb && va == k && vb == k, "key %d", k)
+		require.True(t, oka && okb && va == uint64(i) && vb == uint64(i), "key %v", k)
 	}
 	t.Logf("A: longest chain %d buckets, %d overflow; B: longest chain %d, %d overflow, %d collision classes",
 		a.MaxChain(), stA.OverflowBuckets, bm.MaxChain(), stB.OverflowBuckets, len(classes))
