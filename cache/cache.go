@@ -119,6 +119,9 @@ type hooks struct {
 	sweepEvery time.Duration
 	// swept, if set, receives a value after each sweep.
 	swept chan struct{}
+	// noSweeper keeps the background sweeper from starting, for tests
+	// that sweep by hand and must see every removal in step.
+	noSweeper bool
 }
 
 // New returns an empty Cache configured by opts, or an error wrapping

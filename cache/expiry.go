@@ -141,7 +141,7 @@ func (l *lifecycle) shutdown() {
 // startSweeperLocked starts the sweeper unless it runs already or the cache
 // is closed. Caller holds c.mu.
 func (c *Cache[K, V]) startSweeperLocked() {
-	if c.sweeping || c.closed.Load() {
+	if c.sweeping || c.closed.Load() || c.hooks.noSweeper {
 		return
 	}
 	c.sweeping = true

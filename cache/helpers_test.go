@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,11 +21,12 @@ func (f *fakeClock) Now() time.Time          { return time.Unix(0, f.ns.Load()) 
 func (f *fakeClock) Advance(d time.Duration) { f.ns.Add(int64(d)) }
 
 // newTestCache makes a cache on a fake clock and closes it when the test
-// ends.
+// ends. It has no background sweeper: a test that moves the clock sweeps by
+// hand (c.sweep), so every removal happens at a step the test chose.
 func newTestCache[K comparable, V any](t testing.TB, opts Options[K, V]) (*Cache[K, V], *fakeClock) {
 	t.Helper()
 	clk := newFakeClock()
-	c, err := newCache(opts, hooks{clock: clk.Now})
+	c, err := newCache(opts, hooks{clock: clk.Now, noSweeper: true})
 	if err != nil {
 		t.Fatalf("newCache: %v", err)
 	}
@@ -134,17 +136,23 @@ type event[K comparable, V any] struct {
 	reason Reason
 }
 
-// recorder collects OnEvict calls.
+// recorder collects OnEvict calls. The sweeper calls OnEvict from its own
+// goroutine, so the recorder locks.
 type recorder[K comparable, V any] struct {
-	events []event[K, V]
+	mu     sync.Mutex
+	events []event[K, V] // guarded by mu
 }
 
 func (r *recorder[K, V]) onEvict(k K, v V, reason Reason) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.events = append(r.events, event[K, V]{k, v, reason})
 }
 
 // take returns the events so far and forgets them.
 func (r *recorder[K, V]) take() []event[K, V] {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	e := r.events
 	r.events = nil
 	return e
