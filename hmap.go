@@ -227,9 +227,9 @@ func (pos *position[K, V]) put(top uint8, e *entry[K, V]) (overflowed bool) {
 	return false
 }
 
-// clear empties the slot pos found: tophash first, then the entry, so that a
-// reader never matches a tophash and then follows a stale pointer into a
-// different key without comparing it (invariant 3).
+// clear empties the slot pos found: tophash first, then the entry
+// (invariant 3). Dropping the entry pointer lets the GC take the deleted
+// value once no reader holds it.
 func (pos *position[K, V]) clear() {
 	b := pos.b
 	b.tophash.Store(withTop(b.tophash.Load(), pos.i, emptyTop))
