@@ -510,7 +510,7 @@ func (p *proxy) refresh(key, target string, e *entry, header http.Header, remote
 		p.store.put(target, e.refreshed(resp.Header, reqTime, respTime, p.cfg.DefaultTTL), respTime)
 		return nil
 	}
-	dec := decide(resp.StatusCode, resp.Header, false, respTime, p.cfg.DefaultTTL)
+	dec := decide(resp.StatusCode, resp.Header, hasHeader(header, "Authorization"), respTime, p.cfg.DefaultTTL)
 	if !dec.store || resp.ContentLength > p.cfg.MaxObject {
 		p.store.c.Delete(key)
 		return nil

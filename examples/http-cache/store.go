@@ -12,6 +12,7 @@ package main
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,6 +33,8 @@ type entry struct {
 	// varyIndex, if set, makes this an index entry: the stored responses
 	// for this request target vary on these request headers.
 	varyIndex []string
+	// indexUntil is when an index entry's time to live ends.
+	indexUntil time.Time
 
 	status int
 	// header holds the end-to-end response headers, without Content-Length
@@ -286,7 +289,13 @@ func (s *store) put(target string, e *entry, now time.Time) {
 	}
 	ttl = max(ttl, time.Second)
 	if len(e.varyNames) > 0 {
-		s.c.SetWithTTL(target, &entry{key: target, varyIndex: e.varyNames}, ttl)
+		// The index lives as long as the longest-lived variant stored
+		// through it.
+		until := now.Add(ttl)
+		cur, ok := s.c.Get(target)
+		if !ok || !slices.Equal(cur.varyIndex, e.varyNames) || cur.indexUntil.Before(until) {
+			s.c.SetWithTTL(target, &entry{key: target, varyIndex: e.varyNames, indexUntil: until}, ttl)
+		}
 	}
 	s.c.SetWithTTL(e.key, e, ttl)
 }
