@@ -140,7 +140,7 @@ func (sn snapshot) HitRatio() float64 {
 	return float64(served) / float64(total)
 }
 
-// writeMetrics writes every metric in the Prometheus text format.
+// write writes every metric in the Prometheus text format.
 func (m *metrics) write(w io.Writer, s *store) error {
 	b := bufio.NewWriter(w)
 	sn := m.snapshot(s)

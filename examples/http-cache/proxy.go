@@ -141,7 +141,6 @@ func newProxy(cfg config) (*proxy, error) {
 		flights:    shardmap.New[string, *flight](),
 		refreshing: shardmap.New[string, struct{}](),
 	}
-	p.originBase = strings.TrimSuffix(p.originBase, "?")
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
