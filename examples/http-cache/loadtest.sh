@@ -4,7 +4,7 @@
 #
 # Everything listens on 127.0.0.1 and everything started here is stopped on
 # exit. Tunables (environment): THREADS (2), CONNS (64), DURATION (10s),
-# ROUNDS (2, alternating the two servers), SIZE (body bytes, 1024),
+# ROUNDS (3, alternating the two servers; the summary is the median), SIZE (body bytes, 1024),
 # BASE_PORT (19000: origin, +80 http-cache, +81 nginx).
 #
 #   bash examples/http-cache/loadtest.sh
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 DURATION=${DURATION:-10s}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 SIZE=${SIZE:-1024}
 BASE_PORT=${BASE_PORT:-19000}
 ORIGIN_PORT=$BASE_PORT
@@ -139,11 +139,7 @@ to_ms() {
 	}'
 }
 
-declare -A rps_sum p99_sum
-for name in http-cache nginx; do
-	rps_sum[$name]=0
-	p99_sum[$name]=0
-done
+declare -A rps_all p99_all
 printf '%-6s %-11s %12s %10s %10s\n' round server "requests/s" "p50 ms" "p99 ms"
 for round in $(seq "$ROUNDS"); do
 	for name in http-cache nginx; do
@@ -156,16 +152,24 @@ for round in $(seq "$ROUNDS"); do
 		p99=$(to_ms "$(awk '$1=="99%"{print $2}' "$out")")
 		errors=$(awk '/Non-2xx|Socket errors/{print}' "$out")
 		printf '%-6s %-11s %12.0f %10s %10s %s\n' "$round" "$name" "$rps" "$p50" "$p99" "$errors"
-		rps_sum[$name]=$(awk -v a="${rps_sum[$name]}" -v b="$rps" 'BEGIN{print a+b}')
-		p99_sum[$name]=$(awk -v a="${p99_sum[$name]}" -v b="$p99" 'BEGIN{print a+b}')
+		rps_all[$name]+="$rps "
+		p99_all[$name]+="$p99 "
 	done
 done
+
+# median prints the median of its arguments.
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 echo
+declare -A rps_med p99_med
 for name in http-cache nginx; do
-	printf 'mean %-11s %12.0f requests/s  p99 %.3f ms\n' "$name" \
-		"$(awk -v s="${rps_sum[$name]}" -v n="$ROUNDS" 'BEGIN{print s/n}')" \
-		"$(awk -v s="${p99_sum[$name]}" -v n="$ROUNDS" 'BEGIN{print s/n}')"
+	# shellcheck disable=SC2086 # word splitting of the collected values is intended
+	rps_med[$name]=$(median ${rps_all[$name]})
+	# shellcheck disable=SC2086
+	p99_med[$name]=$(median ${p99_all[$name]})
+	printf 'median of %s rounds, %-11s %8.0f requests/s  p99 %.3f ms\n' "$ROUNDS" "$name" "${rps_med[$name]}" "${p99_med[$name]}"
 done
-awk -v a="${rps_sum[http-cache]}" -v b="${rps_sum[nginx]}" -v pa="${p99_sum[http-cache]}" -v pb="${p99_sum[nginx]}" \
+awk -v a="${rps_med[http-cache]}" -v b="${rps_med[nginx]}" -v pa="${p99_med[http-cache]}" -v pb="${p99_med[nginx]}" \
 	'BEGIN { printf "http-cache / nginx: throughput %.2fx, p99 %.2fx\n", a/b, pa/pb }'
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
