@@ -271,6 +271,14 @@ func (p *proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
 		}
 		fl, leader := p.join(key)
 		if leader {
+			// A flight that landed between the lookup and the join has
+			// stored its response already: look once more.
+			if cur, _ := p.store.lookup(target, r.Header); cur != nil && cur != e && cur.fresh(p.now()) {
+				fl.e, fl.res = cur, resultHit
+				p.land(key, fl)
+				p.serveEntry(w, r, cur, resultHit, p.now())
+				return
+			}
 			if e != nil && !e.hasValidator() {
 				e = nil
 			}

@@ -201,6 +201,34 @@ func TestCoalescing(t *testing.T) {
 	expect(t, "after", e.get("/slow"), 200, "HIT", want)
 }
 
+func TestCoalescingRacingTheLanding(t *testing.T) {
+	// No gate: requests arrive while a fetch is in flight, as it lands,
+	// and after. Whatever the interleaving, each key is fetched once.
+	e := newEnv(t, nil)
+	e.handle("/k/{n}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=100")
+		w.Write([]byte(r.URL.Path))
+	})
+	const keys, clients = 10, 20
+	var wg sync.WaitGroup
+	for k := range keys {
+		for range clients {
+			wg.Go(func() {
+				p := fmt.Sprintf("/k/%d", k)
+				if r := e.get(p); r.status != 200 || r.body != p {
+					t.Errorf("%s: %d %q", p, r.status, r.body)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for k := range keys {
+		if n := e.origin.count(fmt.Sprintf("/k/%d", k)); n != 1 {
+			t.Errorf("/k/%d: origin saw %d requests, want 1", k, n)
+		}
+	}
+}
+
 func TestCoalescedUncacheable(t *testing.T) {
 	// When the shared response may not be stored, waiters fetch for
 	// themselves rather than share it.
