@@ -491,3 +491,27 @@ func TestMigrationFinishesAfterOutOfOrderEvacuation(t *testing.T) {
 		require.NoError(t, m.CheckInvariants())
 	})
 }
+
+// TestPresizeHoldsWithManyShards is a regression test for WithPresize, which
+// promises room for n entries without growing. New gives every shard room
+// for exactly n/shards entries, but keys do not split evenly: a shard's count
+// is spread about the mean by its square root, so with a per-shard room close
+// to the mean about half the shards overflow and grow. Here n is chosen so
+// that the per-shard room equals the mean (6.5 x 256 = 1664 entries per
+// shard). With the default shard count on a 16-CPU machine (64 shards),
+// WithPresize(100_000) followed by 100,000 stores grows about one map in
+// five, which is how TestPresizeAvoidsGrowth fails under GOMAXPROCS=16.
+func TestPresizeHoldsWithManyShards(t *testing.T) {
+	for _, shards := range []int{64, 256} {
+		t.Run(fmt.Sprint(shards, "-shards"), func(t *testing.T) {
+			n := shards * 1664
+			m := New[int, int](WithShards(shards), WithPresize(n))
+			for k := range n {
+				m.Store(k, k)
+			}
+			st := m.Stats()
+			assert.Equal(t, n, st.Entries)
+			assert.Zero(t, st.Growths, "WithPresize(%d) over %d shards: %d shards grew", n, shards, st.Growths)
+		})
+	}
+}
