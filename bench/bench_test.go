@@ -64,7 +64,7 @@ func benchKeyType[K Key](b *testing.B, c Contender) {
 
 // TestContenders checks that every adapter stores, loads and deletes.
 func TestContenders(t *testing.T) {
-	for _, c := range append(contenders(), growOnly) {
+	for _, c := range append(contenders(), growOnly...) {
 		t.Run(c.Name, func(t *testing.T) {
 			checkAdapter(t, newMap[uint64](c))
 			checkAdapter(t, newMap[string](c))

@@ -47,12 +47,28 @@ func contenders() []Contender {
 	}
 }
 
-// growOnly is shardmap built WithGrowOnly. It appears only in the memory
-// give-back table, next to the maps that do shrink.
-var growOnly = Contender{
-	Name:   "shardmap-growonly",
-	Uint64: func() Map[uint64] { return shardmapMap[uint64]{shardmap.New[uint64, uint64](shardmap.WithGrowOnly())} },
-	String: func() Map[string] { return shardmapMap[string]{shardmap.New[string, uint64](shardmap.WithGrowOnly())} },
+// growOnly lists shardmap and both xsync versions built WithGrowOnly. They
+// appear only in the memory give-back table, next to the maps that shrink.
+var growOnly = []Contender{
+	{
+		Name:   "shardmap-growonly",
+		Uint64: func() Map[uint64] { return shardmapMap[uint64]{shardmap.New[uint64, uint64](shardmap.WithGrowOnly())} },
+		String: func() Map[string] { return shardmapMap[string]{shardmap.New[string, uint64](shardmap.WithGrowOnly())} },
+	},
+	{
+		Name:   "xsync-v4-growonly",
+		Uint64: func() Map[uint64] { return xsyncV4Map[uint64]{xsyncv4.NewMap[uint64, uint64](xsyncv4.WithGrowOnly())} },
+		String: func() Map[string] { return xsyncV4Map[string]{xsyncv4.NewMap[string, uint64](xsyncv4.WithGrowOnly())} },
+	},
+	{
+		Name: "xsync-v3-growonly",
+		Uint64: func() Map[uint64] {
+			return xsyncV3Map[uint64]{xsyncv3.NewMapOf[uint64, uint64](xsyncv3.WithGrowOnly())}
+		},
+		String: func() Map[string] {
+			return xsyncV3Map[string]{xsyncv3.NewMapOf[string, uint64](xsyncv3.WithGrowOnly())}
+		},
+	},
 }
 
 // newMap builds an empty map of contender c for key type K.

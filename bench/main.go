@@ -246,12 +246,16 @@ func report(res Results, opts options) error {
 }
 
 // giveBackContenders returns the contenders of the give-back table: cs, plus
-// shardmap built WithGrowOnly if shardmap is among them.
+// the grow-only build of each of shardmap and xsync v3/v4 that cs holds.
 func giveBackContenders(cs []Contender) []Contender {
-	if slices.ContainsFunc(cs, func(c Contender) bool { return c.Name == "shardmap" }) {
-		return append(slices.Clip(cs), growOnly)
+	out := slices.Clip(cs)
+	for _, g := range growOnly {
+		base := strings.TrimSuffix(g.Name, "-growonly")
+		if slices.ContainsFunc(cs, func(c Contender) bool { return c.Name == base }) {
+			out = append(out, g)
+		}
 	}
-	return cs
+	return out
 }
 
 // selectContenders returns the contenders whose name matches pattern (all if
