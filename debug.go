@@ -38,10 +38,15 @@ func (s *shard[K, V]) check(m *Map[K, V], idx int) error {
 	// Count the live entries: those of evacuated units in t, plus those of
 	// unevacuated old chains.
 	live := int64(0)
-	for bi := range t.buckets {
-		b := &t.buckets[bi]
-		fromOld := old != nil && !sourceEvacuated(t, old, uint64(bi))
-		n, err := checkChain(m, b, t, uint64(bi), idx)
+	for bi := range t.len() {
+		fromOld := old != nil && !sourceEvacuated(t, old, bi)
+		if !t.allocated(bi) {
+			if !fromOld {
+				return fmt.Errorf("bucket %d: piece missing, yet its old chain is evacuated", bi)
+			}
+			continue
+		}
+		n, err := checkChain(m, t.bucket(bi), t, bi, idx)
 		if err != nil {
 			return fmt.Errorf("bucket %d: %w", bi, err)
 		}
@@ -54,15 +59,15 @@ func (s *shard[K, V]) check(m *Map[K, V], idx int) error {
 		live += int64(n)
 	}
 	if old != nil {
-		for oi := range old.buckets {
-			ob := &old.buckets[oi]
-			n, err := checkChain(m, ob, old, uint64(oi), idx)
+		for oi := range old.len() {
+			ob := old.bucket(oi)
+			n, err := checkChain(m, ob, old, oi, idx)
 			if err != nil {
 				return fmt.Errorf("old bucket %d: %w", oi, err)
 			}
 			if !ob.state.evacuated() {
-				unit := uint64(oi)
-				if len(t.buckets) < len(old.buckets) {
+				unit := oi
+				if t.len() < old.len() {
 					unit &= t.mask // shrinking: pairs oi, oi+len(t)
 				}
 				if unit < s.nevacuate {
@@ -81,10 +86,10 @@ func (s *shard[K, V]) check(m *Map[K, V], idx int) error {
 // sourceEvacuated reports whether the old chain(s) feeding new bucket bi are
 // evacuated.
 func sourceEvacuated[K comparable, V any](t, old *table[K, V], bi uint64) bool {
-	if len(t.buckets) > len(old.buckets) {
+	if t.len() > old.len() {
 		bi &= old.mask
 	}
-	return old.buckets[bi].state.evacuated()
+	return old.bucket(bi).state.evacuated()
 }
 
 // checkChain verifies one chain of table t at index bi: tophash bytes and

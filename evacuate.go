@@ -86,7 +86,7 @@ func (s *shard[K, V]) migrating() bool { return s.state.phase() != phaseIdle }
 // current one. Caller holds the mutex and has checked that no migration runs.
 func (s *shard[K, V]) startMigration(phase uintptr, b uint8) {
 	cur := s.tbl.Load()
-	next := newTable[K, V](b)
+	next := newTable[K, V](b, true)
 	next.old.Store(cur)
 	s.nevacuate = 0
 	s.noverflow = 0
@@ -163,12 +163,12 @@ func (s *shard[K, V]) help(m *Map[K, V]) {
 // t and marks it evacuated, unless that was already done. It reports whether
 // it copied anything. Caller holds the mutex.
 func (s *shard[K, V]) evacuate(m *Map[K, V], t, old *table[K, V], j uint64) (copied bool) {
-	units := uint64(len(old.buckets))
-	if len(t.buckets) < len(old.buckets) {
-		units = uint64(len(t.buckets))
+	units := old.len()
+	if t.len() < old.len() {
+		units = t.len()
 		j &= t.mask
 	}
-	if src := &old.buckets[j]; !src.state.evacuated() {
+	if src := old.bucket(j); !src.state.evacuated() {
 		s.copyUnit(m, t, old, j, units)
 		copied = true
 	}
@@ -187,11 +187,13 @@ func (s *shard[K, V]) copyUnit(m *Map[K, V], t, old *table[K, V], j, units uint6
 	if debugInvariants {
 		defer s.debugCheck(m)
 	}
-	src := &old.buckets[j]
+	src := old.bucket(j)
 	switch {
-	case len(t.buckets) > len(old.buckets): // growing: split by hash bit
-		x := cursor[K, V]{head: &t.buckets[j]}
-		y := cursor[K, V]{head: &t.buckets[j+units]}
+	case t.len() > old.len(): // growing: split by hash bit
+		t.allocPiece(j)
+		t.allocPiece(j + units)
+		x := cursor[K, V]{head: t.bucket(j)}
+		y := cursor[K, V]{head: t.bucket(j + units)}
 		forEachSlot(src, func(top uint8, e *entry[K, V]) {
 			if goesHigh(m, e, top, units) {
 				s.noverflow += y.put(top, e)
@@ -202,14 +204,16 @@ func (s *shard[K, V]) copyUnit(m *Map[K, V], t, old *table[K, V], j, units uint6
 		x.finish()
 		y.finish()
 		src.state.markEvacuated()
-	case len(t.buckets) == len(old.buckets): // compacting
-		x := cursor[K, V]{head: &t.buckets[j]}
+	case t.len() == old.len(): // compacting
+		t.allocPiece(j)
+		x := cursor[K, V]{head: t.bucket(j)}
 		forEachSlot(src, func(top uint8, e *entry[K, V]) { s.noverflow += x.put(top, e) })
 		x.finish()
 		src.state.markEvacuated()
 	default: // shrinking: merge two old chains into one
-		sib := &old.buckets[j+units]
-		x := cursor[K, V]{head: &t.buckets[j]}
+		t.allocPiece(j)
+		sib := old.bucket(j + units)
+		x := cursor[K, V]{head: t.bucket(j)}
 		forEachSlot(src, func(top uint8, e *entry[K, V]) { s.noverflow += x.put(top, e) })
 		forEachSlot(sib, func(top uint8, e *entry[K, V]) { s.noverflow += x.put(top, e) })
 		x.finish()
@@ -222,7 +226,7 @@ func (s *shard[K, V]) copyUnit(m *Map[K, V], t, old *table[K, V], j, units uint6
 // the migration and drops the old array. Caller holds the mutex.
 func (s *shard[K, V]) advance(t, old *table[K, V], units uint64) {
 	for stop := min(s.nevacuate+maxAdvance, units); s.nevacuate < stop; s.nevacuate++ {
-		if !old.buckets[s.nevacuate].state.evacuated() {
+		if !old.bucket(s.nevacuate).state.evacuated() {
 			return
 		}
 	}

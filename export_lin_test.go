@@ -23,9 +23,12 @@ func (m *Map[K, V]) MaxChain() int {
 		s := &m.shards[i]
 		s.mu.Lock()
 		t := s.tbl.Load()
-		for bi := range t.buckets {
+		for bi := range t.len() {
+			if !t.allocated(bi) {
+				continue
+			}
 			n := 0
-			for b := &t.buckets[bi]; b != nil; b = b.overflow.Load() {
+			for b := t.bucket(bi); b != nil; b = b.overflow.Load() {
 				n++
 			}
 			longest = max(longest, n)
@@ -43,8 +46,8 @@ func (m *Map[K, V]) MaxChain() int {
 func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 	h := m.hash(key)
 	t := m.shardFor(h).tbl.Load()
-	b := t.chain(h)
-	if old := t.old.Load(); old != nil {
+	b, old := t.readChain(h)
+	if old != nil {
 		b = old.chain(h)
 	}
 	if e := b.find(m.tophash(h), key); e != nil {

@@ -54,7 +54,7 @@ func (m *Map[K, V]) ReadsOld(key K) bool {
 	h := m.hash(key)
 	t := m.shardFor(h).tbl.Load()
 	b, old := t.readChain(h)
-	return old != nil && b != t.chain(h)
+	return old != nil && b == old.chain(h)
 }
 
 // ShardMigrating reports whether key's shard has an old array.

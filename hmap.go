@@ -113,12 +113,27 @@ type bucket[K comparable, V any] struct {
 	slots [bucketCnt]atomic.Pointer[entry[K, V]]
 }
 
-// table is one bucket array. Everything but old is fixed at creation.
+// chunkShift sets the size of the pieces a bucket array is allocated in:
+// 2^chunkShift buckets, 22 KiB. A migration allocates its new array one piece
+// at a time, as evacuation first copies into each, so starting a migration
+// never allocates (or zeroes) anything proportional to the table.
+const (
+	chunkShift = 8
+	chunkMask  = 1<<chunkShift - 1
+)
+
+// table is one bucket array. Everything but old and, while migrating, the
+// pieces of chunks is fixed at creation.
 type table[K comparable, V any] struct {
-	// buckets is the array; its length is a power of two. The elements change
-	// as described on bucket; the slice header never does.
-	buckets []bucket[K, V]
-	// mask is len(buckets)-1.
+	// chunks holds the array in pieces of 2^chunkShift buckets (a table with
+	// fewer buckets has one piece of them all). A table made by a migration
+	// starts with nil pieces; the writer that evacuates an old chain first
+	// allocates, under the mutex, the pieces it copies into. A reader only
+	// reaches a piece through a new chain whose old chain it found evacuated
+	// (or once old is nil), and both of those atomic loads come after the
+	// piece was stored, so no reader ever sees a nil piece.
+	chunks [][]bucket[K, V]
+	// mask is the bucket count minus one; the count is a power of two.
 	mask uint64
 	// old is the table this one is replacing while a migration runs, nil
 	// otherwise. Set before the table is published; cleared under the mutex by
@@ -127,11 +142,38 @@ type table[K comparable, V any] struct {
 	old atomic.Pointer[table[K, V]]
 }
 
-// newTable returns a table with 2^b empty buckets.
-func newTable[K comparable, V any](b uint8) *table[K, V] {
+// newTable returns a table with 2^b empty buckets. If lazy, pieces of a
+// multi-piece array are left for allocPiece.
+func newTable[K comparable, V any](b uint8, lazy bool) *table[K, V] {
 	n := uint64(1) << b
-	return &table[K, V]{buckets: make([]bucket[K, V], n), mask: n - 1}
+	t := &table[K, V]{mask: n - 1}
+	if n <= chunkMask+1 {
+		t.chunks = [][]bucket[K, V]{make([]bucket[K, V], n)}
+		return t
+	}
+	t.chunks = make([][]bucket[K, V], n>>chunkShift)
+	if !lazy {
+		for i := range t.chunks {
+			t.chunks[i] = make([]bucket[K, V], chunkMask+1)
+		}
+	}
+	return t
 }
+
+// allocPiece makes sure the piece holding bucket i exists. Caller holds the
+// mutex and has not yet published anything in that piece.
+func (t *table[K, V]) allocPiece(i uint64) {
+	if p := &t.chunks[i>>chunkShift]; *p == nil {
+		*p = make([]bucket[K, V], chunkMask+1)
+	}
+}
+
+// allocated reports whether the piece holding bucket i exists. Only callers
+// holding the mutex may ask.
+func (t *table[K, V]) allocated(i uint64) bool { return t.chunks[i>>chunkShift] != nil }
+
+// len returns the number of buckets.
+func (t *table[K, V]) len() uint64 { return t.mask + 1 }
 
 // B returns log2 of the table's bucket count.
 func (t *table[K, V]) B() uint8 {
@@ -142,23 +184,28 @@ func (t *table[K, V]) B() uint8 {
 	return b
 }
 
+// bucket returns head bucket i. Its piece must exist (see chunks).
+func (t *table[K, V]) bucket(i uint64) *bucket[K, V] {
+	return &t.chunks[i>>chunkShift][i&chunkMask]
+}
+
 // chain returns the head bucket for hash h.
 func (t *table[K, V]) chain(h uint64) *bucket[K, V] {
-	return &t.buckets[h&t.mask]
+	return t.bucket(h & t.mask)
 }
 
 // readChain returns the head of the chain that holds the truth for hash h
 // right now: the old chain if the table is migrating and that chain is not
 // yet evacuated, else the table's own chain (invariant 2). It also returns the
-// old table, nil when not migrating.
+// old table, nil when not migrating. It touches the new chain only when it is
+// the answer, so it never reaches a piece not yet allocated.
 func (t *table[K, V]) readChain(h uint64) (b *bucket[K, V], old *table[K, V]) {
-	b = t.chain(h)
 	if old = t.old.Load(); old != nil {
 		if ob := old.chain(h); !ob.state.evacuated() {
-			b = ob
+			return ob, old
 		}
 	}
-	return b, old
+	return t.chain(h), old
 }
 
 // find returns the entry for key in the chain starting at b, or nil. It takes

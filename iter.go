@@ -22,7 +22,7 @@ func (m *Map[K, V]) Range(f func(key K, value V) bool) {
 		if old != nil && s.state.shouldHelp() {
 			s.help(m)
 		}
-		for bi := range uint64(len(t.buckets)) {
+		for bi := range t.len() {
 			buf = collect(m, t, old, bi, buf[:0])
 			for _, e := range buf {
 				if !f(e.key, e.value) {
@@ -47,12 +47,12 @@ func (m *Map[K, V]) All() iter.Seq2[K, V] {
 // is never stale in a way that loses or repeats a key.
 func collect[K comparable, V any](m *Map[K, V], t, old *table[K, V], bi uint64, buf []*entry[K, V]) []*entry[K, V] {
 	if old == nil {
-		return copyChain(&t.buckets[bi], buf, nil)
+		return copyChain(t.bucket(bi), buf, nil)
 	}
-	n := uint64(len(old.buckets))
+	n := old.len()
 	switch {
-	case uint64(len(t.buckets)) > n: // growing: the old chain also feeds bi^n
-		src := &old.buckets[bi&old.mask]
+	case t.len() > n: // growing: the old chain also feeds bi^n
+		src := old.bucket(bi & old.mask)
 		if src.state.evacuated() {
 			break
 		}
@@ -60,17 +60,18 @@ func collect[K comparable, V any](m *Map[K, V], t, old *table[K, V], bi uint64, 
 		return copyChain(src, buf, func(top uint8, e *entry[K, V]) bool {
 			return goesHigh(m, e, top, n) == high
 		})
-	case uint64(len(t.buckets)) == n: // compacting
-		if src := &old.buckets[bi]; !src.state.evacuated() {
+	case t.len() == n: // compacting
+		if src := old.bucket(bi); !src.state.evacuated() {
 			return copyChain(src, buf, nil)
 		}
 	default: // shrinking: old chains bi and bi+len(t) are evacuated together
-		if src := &old.buckets[bi]; !src.state.evacuated() {
+		if src := old.bucket(bi); !src.state.evacuated() {
 			buf = copyChain(src, buf, nil)
-			return copyChain(&old.buckets[bi+uint64(len(t.buckets))], buf, nil)
+			return copyChain(old.bucket(bi+t.len()), buf, nil)
 		}
 	}
-	return copyChain(&t.buckets[bi], buf, nil)
+	// The source is evacuated, so the piece holding bi exists (see table).
+	return copyChain(t.bucket(bi), buf, nil)
 }
 
 // copyChain appends the chain's entries that keep accepts (all if keep is

@@ -14,6 +14,7 @@ package shardmap
 import (
 	"fmt"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"sync"
@@ -102,15 +103,19 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 	m.shards = make([]shard[K, V], 1<<shardBits)
 	m.minB = bucketsFor(cfg.presize, len(m.shards))
 	for i := range m.shards {
-		m.shards[i].tbl.Store(newTable[K, V](m.minB))
+		m.shards[i].tbl.Store(newTable[K, V](m.minB, false))
 	}
 	return m
 }
 
 // bucketsFor returns the log2 bucket count that holds n entries spread over
-// nshards shards without growing.
+// nshards shards without growing. Hashing spreads keys unevenly: a shard's
+// share is binomial with mean n/nshards, so each shard gets room for five
+// standard deviations more than its share, enough that no shard of even a
+// 65536-shard map overflows its presize but with negligible probability.
 func bucketsFor(n, nshards int) uint8 {
-	per := int64((n + nshards - 1) / nshards)
+	mean := float64(n) / float64(nshards)
+	per := int64(math.Ceil(mean + 5*math.Sqrt(mean*(1-1/float64(nshards)))))
 	b := uint8(0)
 	for overLoadFactor(per, b) {
 		b++
@@ -297,7 +302,7 @@ func (m *Map[K, V]) Clear() {
 		// again, so it reads as the shard did at this instant.
 		s.state.setPhase(phaseIdle)
 		s.nevacuate, s.noverflow = 0, 0
-		s.tbl.Store(newTable[K, V](m.minB))
+		s.tbl.Store(newTable[K, V](m.minB, false))
 		s.count.Store(0)
 		s.mu.Unlock()
 	}

@@ -32,10 +32,10 @@ func (m *Map[K, V]) Stats() Stats {
 		s.mu.Lock()
 		t := s.tbl.Load()
 		st.Entries += int(s.count.Load())
-		st.Buckets += len(t.buckets)
+		st.Buckets += int(t.len())
 		st.OverflowBuckets += s.noverflow
 		if old := t.old.Load(); old != nil {
-			st.OldBuckets += len(old.buckets)
+			st.OldBuckets += int(old.len())
 			st.Migrating++
 		}
 		st.Growths += s.growths.Load()
