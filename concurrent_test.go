@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"iter"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -199,12 +200,20 @@ func (c *loadChecker) read() {
 }
 
 // awaitOldRead lets the readers run until one of them reads a frozen old
-// chain, or key's shard stops migrating (readers help finish it), with a
-// bound on the wait. Writers call it right after a migration starts so that
-// readers get to see the old array on every number of CPUs.
+// chain, with a bound on the wait. Writers call it right after a migration
+// starts so that readers get to see the old array on every number of CPUs.
+// It holds key's shard locked meanwhile, as a stalled writer would: readers
+// can then neither help nor finish the migration, yet their Loads must still
+// answer without waiting. Under the lock nothing is evacuated, so if no
+// stable key of that shard reads an old chain now, none will: return at once.
 func (c *loadChecker) awaitOldRead(key uint64) {
+	unlock := c.m.LockShard(key)
+	defer unlock()
+	if !slices.ContainsFunc(c.stable, c.m.ReadsOld) {
+		return
+	}
 	h := c.oldHits.Load()
-	for i := 0; i < 200_000 && c.oldHits.Load() == h && c.m.ShardMigrating(key); i++ {
+	for i := 0; i < 200_000 && c.oldHits.Load() == h; i++ {
 		runtime.Gosched()
 	}
 }

@@ -108,3 +108,12 @@ var TestHashers = []TestHasher{
 	{"splitbit", func(k, seed uint64) uint64 { return mix64(k^seed) & (1 << 2) }},
 	{"lowbits", func(k, seed uint64) uint64 { return mix64(k^seed) & 63 }},
 }
+
+// LockShard locks key's shard as a writer would and returns the unlock
+// function. While it is held no evacuation can happen in that shard, neither
+// by writers nor by helping readers, and Load must still answer.
+func (m *Map[K, V]) LockShard(key K) (unlock func()) {
+	s := m.shardFor(m.hash(key))
+	s.mu.Lock()
+	return s.mu.Unlock
+}
