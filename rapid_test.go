@@ -682,7 +682,10 @@ func TestRapidModel(t *testing.T) {
 			t.Log(tally.String())
 			require.NotZero(t, tally.growths, "no run grew a shard by itself")
 			require.NotZero(t, tally.shrinks, "no run shrank a shard by itself")
-			if h.Name == "lowbits" {
+			// -short runs about 15 steps per run, too few to pile up the
+			// churn a compaction needs; TestCompaction covers natural
+			// compaction deterministically at any length.
+			if h.Name == "lowbits" && !testing.Short() {
 				require.NotZero(t, tally.compactions, "no run compacted a shard by itself")
 			}
 			require.NotZero(t, tally.opsMidMigration, "no operation ran during a migration")
