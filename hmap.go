@@ -26,10 +26,12 @@ package shardmap
 // A shard grows when an insert would push it past 6.5 entries per bucket on
 // average, compacts when it holds as many overflow buckets as buckets (up to
 // 2^15), and, unless WithGrowOnly, shrinks when deletes leave it under a
-// quarter of that load. Each of these allocates the new bucket array, points
-// the new table's old field at the current table, and publishes the new table.
-// Nothing is copied at that moment; see evacuate.go for how the copy is spread
-// over later operations and why it always finishes.
+// quarter of that load. Each of these makes a new table whose bucket array
+// is not yet allocated (it comes in 256-bucket pieces, see chunkShift), points
+// its old field at the current table, and publishes it. Nothing is allocated
+// in proportion to the table and nothing is copied at that moment; see
+// evacuate.go for how the copy is spread over later operations and why it
+// always finishes.
 //
 // # Writes
 //
