@@ -2,7 +2,9 @@
 // throughput over a grid of key types, sizes, operation mixes and goroutine
 // counts; latency of every operation while a map grows from empty; heap cost
 // per entry and how much heap a map gives back after mass deletes; and GC
-// pause time during growth.
+// pause time during growth. It also measures shardmap/cache against other
+// bounded caches: hit ratio on Zipf and scan-polluted traces, Get/Set
+// throughput, and heap cost per entry.
 //
 // It lives in its own module so that the contenders never enter the
 // library's go.mod. Run it from this directory:
@@ -57,6 +59,15 @@ type Config struct {
 	// NoiseProbe is how long the machine's timing noise is probed before
 	// the growth runs.
 	NoiseProbe time.Duration
+	// HitKeys is the key space of the hit-ratio traces and HitAccesses the
+	// length of each trace. The caches hold 0.1%, 1% and 10% of HitKeys.
+	HitKeys, HitAccesses int
+	// CacheKeys is the prefilled key count, and the bound, of the caches in
+	// the cache throughput workload.
+	CacheKeys int
+	// CacheEntryN is the cache size for the cache bytes-per-entry
+	// measurement.
+	CacheEntryN int
 }
 
 // configFor returns the sizes of a mode.
@@ -66,16 +77,20 @@ func configFor(mode string) Config {
 	switch mode {
 	case "smoke":
 		return Config{Mode: mode, Keys: []int{100, 1_000}, Goroutines: gs, Duration: 2 * time.Millisecond, Rounds: 1,
-			Growth: []int{20_000}, EntryN: 10_000, GiveBackN: 20_000, NoiseProbe: 10 * time.Millisecond}
+			Growth: []int{20_000}, EntryN: 10_000, GiveBackN: 20_000, NoiseProbe: 10 * time.Millisecond,
+			HitKeys: 10_000, HitAccesses: 40_000, CacheKeys: 1_000, CacheEntryN: 10_000}
 	case "quick":
 		return Config{Mode: mode, Keys: []int{1_000, 100_000}, Goroutines: gs, Duration: 100 * time.Millisecond, Rounds: 5,
-			Growth: []int{500_000}, EntryN: 200_000, GiveBackN: 500_000, NoiseProbe: 500 * time.Millisecond}
+			Growth: []int{500_000}, EntryN: 200_000, GiveBackN: 500_000, NoiseProbe: 500 * time.Millisecond,
+			HitKeys: 100_000, HitAccesses: 500_000, CacheKeys: 100_000, CacheEntryN: 100_000}
 	case "full":
 		return Config{Mode: mode, Keys: []int{1_000, 1_000_000}, Goroutines: gs, Duration: 2 * time.Second, Rounds: 10,
-			Growth: []int{4_000_000, 16_000_000}, EntryN: 1_000_000, GiveBackN: 4_000_000, NoiseProbe: time.Second}
+			Growth: []int{4_000_000, 16_000_000}, EntryN: 1_000_000, GiveBackN: 4_000_000, NoiseProbe: time.Second,
+			HitKeys: 1_000_000, HitAccesses: 5_000_000, CacheKeys: 1_000_000, CacheEntryN: 1_000_000}
 	}
 	return Config{Mode: "default", Keys: []int{1_000, 1_000_000}, Goroutines: gs, Duration: 500 * time.Millisecond, Rounds: 5,
-		Growth: []int{4_000_000}, EntryN: 1_000_000, GiveBackN: 4_000_000, NoiseProbe: time.Second}
+		Growth: []int{4_000_000}, EntryN: 1_000_000, GiveBackN: 4_000_000, NoiseProbe: time.Second,
+		HitKeys: 1_000_000, HitAccesses: 2_000_000, CacheKeys: 1_000_000, CacheEntryN: 1_000_000}
 }
 
 // Results is everything one run measured, and where.
@@ -89,6 +104,14 @@ type Results struct {
 	// Noise is the timing noise of an empty operation, for reading the
 	// growth latencies against.
 	Noise Noise
+	// Traces describe the hit-ratio traces (without their accesses).
+	Traces          []Trace
+	HitRatio        []HitRatioResult
+	CacheThroughput []CacheThroughputResult
+	CacheEntryCost  []CacheEntryCost
+	// CacheNotes are the cache contenders' notes, by name, for the
+	// contenders that have one.
+	CacheNotes map[string]string
 	// Elapsed is the wall time of each workload, by name, in run order.
 	Elapsed []Phase
 }
@@ -146,7 +169,7 @@ func parseFlags() (options, error) {
 		label     = flag.String("label", "", "extra word for the results file name")
 		duration  = flag.Duration("duration", 0, "override the time per throughput cell")
 		maps      = flag.String("maps", "", "regexp: run only contenders whose name matches")
-		workloads = flag.String("workloads", "throughput,growth,memory", "comma-separated workloads to run")
+		workloads = flag.String("workloads", strings.Join(allWorkloads, ","), "comma-separated workloads to run")
 		readme    = flag.String("readme", "", "copy the summary of this results file into the README and exit")
 		readmeTo  = flag.String("readme-file", "../README.md", "README that -readme rewrites")
 	)
@@ -170,15 +193,18 @@ func parseFlags() (options, error) {
 		opts.out = ""
 	}
 	for _, w := range strings.Split(*workloads, ",") {
-		switch w = strings.TrimSpace(w); w {
-		case "throughput", "growth", "memory":
-			opts.workloads[w] = true
-		default:
-			return opts, fmt.Errorf("unknown workload %q (want throughput, growth or memory)", w)
+		w = strings.TrimSpace(w)
+		if !slices.Contains(allWorkloads, w) {
+			return opts, fmt.Errorf("unknown workload %q (want some of %s)", w, strings.Join(allWorkloads, ", "))
 		}
+		opts.workloads[w] = true
 	}
 	return opts, nil
 }
+
+// allWorkloads are the workloads -workloads accepts, in run order; a run
+// without -workloads runs them all.
+var allWorkloads = []string{"throughput", "growth", "memory", "hitratio", "cachethroughput", "cachememory"}
 
 // run runs the chosen workloads over contenders cs.
 func run(cfg Config, cs []Contender, workloads map[string]bool) Results {
@@ -213,7 +239,46 @@ func run(cfg Config, cs []Contender, workloads map[string]bool) Results {
 			}
 		})
 	}
+	runCacheWorkloads(&res, workloads)
 	return res
+}
+
+// runCacheWorkloads runs the chosen cache workloads, which compare
+// shardmap/cache with other bounded caches.
+func runCacheWorkloads(res *Results, workloads map[string]bool) {
+	cfg := res.Config
+	res.CacheNotes = map[string]string{}
+	note := func(cs []CacheContender) {
+		for _, c := range cs {
+			if c.Note != "" {
+				res.CacheNotes[c.Name] = c.Note
+			}
+		}
+	}
+	if workloads["hitratio"] {
+		phase(res, "hitratio", func() {
+			res.Traces, res.HitRatio = runHitRatio(cfg, hitRatioCaches(), progress)
+			note(hitRatioCaches())
+			logf("")
+		})
+	}
+	if workloads["cachethroughput"] {
+		phase(res, "cachethroughput", func() {
+			res.CacheThroughput = runCacheThroughput(cfg, speedCaches(), progress)
+			note(speedCaches())
+			logf("")
+		})
+	}
+	if workloads["cachememory"] {
+		phase(res, "cachememory", func() {
+			for _, c := range speedCaches() {
+				e := cacheEntryCost(c, cfg.CacheEntryN)
+				logf("  %s: %.1f bytes per entry, %d of %d resident", c.Name, e.BytesPerEntry, e.Resident, e.N)
+				res.CacheEntryCost = append(res.CacheEntryCost, e)
+			}
+			note(speedCaches())
+		})
+	}
 }
 
 // report prints the results as markdown and, unless opts.out is empty,

@@ -114,6 +114,7 @@ func renderMarkdown(r Results, svg string) string {
 	writeThroughput(&b, r)
 	writeGrowth(&b, r, svg)
 	writeMemory(&b, r)
+	writeCaches(&b, r)
 	return b.String()
 }
 
@@ -134,6 +135,7 @@ func writeEnv(b *strings.Builder, r Results) {
 	fmt.Fprintf(b, "| Mode | %s: throughput keys %s, goroutines %s, %v per contender per cell; growth to %s; bytes/entry at %s; give-back %s |\n",
 		c.Mode, joinCounts(c.Keys, countName), joinCounts(c.Goroutines, func(n int) string { return fmt.Sprint(n) }),
 		c.Duration, joinCounts(c.Growth, countName), countName(c.EntryN), countName(c.GiveBackN))
+	writeCacheEnv(b, r)
 	var phases []string
 	for _, p := range r.Elapsed {
 		phases = append(phases, fmt.Sprintf("%s %v", p.Name, p.Elapsed.Round(100*time.Millisecond)))

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// hitRatioSlack is how many percentage points below the baseline's hit
+// ratio shardmap/cache may fall in a cell before the report calls it out.
+const hitRatioSlack = 2.0
+
+// hasCacheResults reports whether r holds any cache workload's results.
+func hasCacheResults(r Results) bool {
+	return len(r.HitRatio) > 0 || len(r.CacheThroughput) > 0 || len(r.CacheEntryCost) > 0
+}
+
+// writeCacheEnv writes the environment table's row about the cache
+// workloads, if any ran.
+func writeCacheEnv(b *strings.Builder, r Results) {
+	if !hasCacheResults(r) {
+		return
+	}
+	c := r.Config
+	var parts []string
+	if len(r.HitRatio) > 0 {
+		parts = append(parts, fmt.Sprintf("hit ratio over %s keys, %s accesses per trace, caches of %s entries",
+			countName(c.HitKeys), countName(c.HitAccesses), joinCounts(hitRatioSizes(c.HitKeys), countName)))
+	}
+	if len(r.CacheThroughput) > 0 {
+		parts = append(parts, fmt.Sprintf("throughput with %s keys, %d goroutines, %v per contender per cell",
+			countName(c.CacheKeys), r.Env.GOMAXPROCS, c.Duration))
+	}
+	if len(r.CacheEntryCost) > 0 {
+		parts = append(parts, fmt.Sprintf("bytes/entry at %s", countName(c.CacheEntryN)))
+	}
+	fmt.Fprintf(b, "| Cache workloads | %s |\n", strings.Join(parts, "; "))
+}
+
+// writeCaches writes the cache sections: hit ratio, throughput, memory.
+func writeCaches(b *strings.Builder, r Results) {
+	writeHitRatio(b, r)
+	writeCacheThroughput(b, r)
+	writeCacheMemory(b, r)
+	if !hasCacheResults(r) || len(r.CacheNotes) == 0 {
+		return
+	}
+	b.WriteString("### Cache contender notes\n\n")
+	names := make([]string, 0, len(r.CacheNotes))
+	for name := range r.CacheNotes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		fmt.Fprintf(b, "- %s: %s\n", name, r.CacheNotes[name])
+	}
+	b.WriteString("\n")
+}
+
+// writeHitRatio writes the hit-ratio table and says in which cells, if
+// any, shardmap/cache is more than hitRatioSlack points below the baseline.
+func writeHitRatio(b *strings.Builder, r Results) {
+	if len(r.HitRatio) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "## Cache hit ratio\n\nEach trace is replayed from one goroutine through a fresh cache of every contender "+
+		"and size: every access is a Get, and a miss Sets the key. All contenders see the same accesses (fixed seed %#x). "+
+		"Hit ratio over the whole trace, cold start included; in parentheses the difference to %s in percentage points.\n\n",
+		traceSeed, cacheBaseline)
+	for _, t := range r.Traces {
+		fmt.Fprintf(b, "- %s: %s.\n", t.Name, t.Note)
+	}
+	b.WriteString("\n")
+	b.WriteString(hitRatioTable(r))
+	b.WriteString("\n" + hitRatioVerdict(r) + "\n\n")
+}
+
+// hitRatioTable returns the hit-ratio grid as a markdown table.
+func hitRatioTable(r Results) string {
+	var b strings.Builder
+	names := hitRatioNames(r.HitRatio)
+	b.WriteString("| trace | cache size | " + strings.Join(names, " | ") + " |\n")
+	b.WriteString("|---|---:|" + strings.Repeat("---:|", len(names)) + "\n")
+	for _, t := range r.Traces {
+		for _, size := range hitRatioSizes(r.Config.HitKeys) {
+			base, hasBase := hitRatioOf(r.HitRatio, cacheBaseline, t.Name, size)
+			var cells []string
+			for _, name := range names {
+				h, ok := hitRatioOf(r.HitRatio, name, t.Name, size)
+				switch {
+				case !ok:
+					cells = append(cells, "–")
+				case name == cacheBaseline || !hasBase:
+					cells = append(cells, fmt.Sprintf("%.2f%%", 100*h.Ratio()))
+				default:
+					cells = append(cells, fmt.Sprintf("%.2f%% (%+.2f)", 100*h.Ratio(), 100*(h.Ratio()-base.Ratio())))
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s (%s) | %s |\n", t.Name, countName(size), sizeShare(size, r.Config.HitKeys), strings.Join(cells, " | "))
+		}
+	}
+	return b.String()
+}
+
+// hitRatioVerdict says whether shardmap/cache stays within hitRatioSlack
+// points of the baseline on every cell, and lists the cells where it does
+// not.
+func hitRatioVerdict(r Results) string {
+	var misses []string
+	cells := 0
+	for _, h := range r.HitRatio {
+		if h.Contender != shardmapCacheContender.Name {
+			continue
+		}
+		base, ok := hitRatioOf(r.HitRatio, cacheBaseline, h.Trace, h.Size)
+		if !ok {
+			continue
+		}
+		cells++
+		if d := 100 * (h.Ratio() - base.Ratio()); d < -hitRatioSlack {
+			misses = append(misses, fmt.Sprintf("%s at %s (%.2f%% vs %.2f%%, %+.2f)",
+				h.Trace, countName(h.Size), 100*h.Ratio(), 100*base.Ratio(), d))
+		}
+	}
+	switch {
+	case cells == 0:
+		return fmt.Sprintf("(%s or %s was not run: no comparison.)", shardmapCacheContender.Name, cacheBaseline)
+	case len(misses) == 0:
+		return fmt.Sprintf("%s is within %.0f points of %s (or above it) on all %d cells.",
+			shardmapCacheContender.Name, hitRatioSlack, cacheBaseline, cells)
+	}
+	return fmt.Sprintf("**%s is more than %.0f points below %s on %d of %d cells:** %s.",
+		shardmapCacheContender.Name, hitRatioSlack, cacheBaseline, len(misses), cells, strings.Join(misses, "; "))
+}
+
+// writeCacheThroughput writes the cache throughput table.
+func writeCacheThroughput(b *strings.Builder, r Results) {
+	if len(r.CacheThroughput) == 0 {
+		return
+	}
+	rs := r.CacheThroughput
+	fmt.Fprintf(b, "## Cache throughput\n\nCaches bounded to %s entries and prefilled with %s uint64 keys, so every key fits; "+
+		"%d goroutines pick keys uniformly at random. G = Get, S = Set of a key already present (it replaces the value). "+
+		"Operations per second, all goroutines together, and the ratio to %s. Every mix builds fresh caches; the contenders "+
+		"then take turns, %d rounds in rotated order, %v per contender in all.\n\n",
+		countName(r.Config.CacheKeys), countName(r.Config.CacheKeys), rs[0].Goroutines, cacheBaseline,
+		max(r.Config.Rounds, 1), r.Config.Duration)
+	plain := make([]ThroughputResult, len(rs))
+	for i, t := range rs {
+		plain[i] = t.ThroughputResult
+	}
+	b.WriteString(disturbedNote(plain))
+	b.WriteString(cacheThroughputTable(r))
+	b.WriteString("\nResident after prefilling (of " + countName(r.Config.CacheKeys) + " keys): ")
+	var held []string
+	for _, name := range contenderNames(plain) {
+		var counts []string
+		for _, t := range rs {
+			if t.Contender == name {
+				counts = append(counts, fmt.Sprint(t.Resident))
+			}
+		}
+		held = append(held, fmt.Sprintf("%s %s", name, strings.Join(slices.Compact(counts), "/")))
+	}
+	b.WriteString(strings.Join(held, ", ") + ".\n\n")
+}
+
+// cacheThroughputTable returns the cache throughput grid as a markdown
+// table.
+func cacheThroughputTable(r Results) string {
+	var b strings.Builder
+	rs := r.CacheThroughput
+	plain := make([]ThroughputResult, len(rs))
+	for i, t := range rs {
+		plain[i] = t.ThroughputResult
+	}
+	names := contenderNames(plain)
+	b.WriteString("| mix | " + strings.Join(names, " | ") + " |\n")
+	b.WriteString("|---|" + strings.Repeat("---:|", len(names)) + "\n")
+	for _, m := range cacheMixes {
+		var base float64
+		for _, t := range plain {
+			if t.Contender == cacheBaseline && t.Mix == m.Name {
+				base = t.OpsPerSec
+			}
+		}
+		var cells []string
+		for _, name := range names {
+			cell := "–"
+			for _, t := range plain {
+				if t.Contender != name || t.Mix != m.Name {
+					continue
+				}
+				cell = fmtCount(t.OpsPerSec)
+				if base > 0 {
+					cell += fmt.Sprintf(" (%.2fx)", t.OpsPerSec/base)
+				}
+				if disturbed(t) {
+					cell += " †"
+				}
+			}
+			cells = append(cells, cell)
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", m.Name, strings.Join(cells, " | "))
+	}
+	return b.String()
+}
+
+// writeCacheMemory writes the cache bytes-per-entry table.
+func writeCacheMemory(b *strings.Builder, r Results) {
+	if len(r.CacheEntryCost) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "## Cache memory\n\nA cache bounded to %s entries, filled with as many uint64→uint64 entries: HeapAlloc after "+
+		"two GCs, minus HeapAlloc before the cache was built, divided by the entries it held.\n\n", countName(r.Config.CacheEntryN))
+	b.WriteString("| cache | bytes/entry | entries held |\n|---|---:|---:|\n")
+	for _, e := range r.CacheEntryCost {
+		fmt.Fprintf(b, "| %s | %.1f | %d of %d |\n", e.Contender, e.BytesPerEntry, e.Resident, e.N)
+	}
+	b.WriteString("\n")
+}
+
+// hitRatioNames returns the contenders in hs, in first-seen order.
+func hitRatioNames(hs []HitRatioResult) []string {
+	var names []string
+	for _, h := range hs {
+		if !slices.Contains(names, h.Contender) {
+			names = append(names, h.Contender)
+		}
+	}
+	return names
+}
+
+// hitRatioOf finds one contender's result in one cell.
+func hitRatioOf(hs []HitRatioResult, name, trace string, size int) (HitRatioResult, bool) {
+	for _, h := range hs {
+		if h.Contender == name && h.Trace == trace && h.Size == size {
+			return h, true
+		}
+	}
+	return HitRatioResult{}, false
+}
+
+// sizeShare formats size as a percentage of keys: "0.1%", "1%", "10%".
+func sizeShare(size, keys int) string {
+	p := 100 * float64(size) / float64(keys)
+	if p >= 1 {
+		return fmt.Sprintf("%.0f%%", p)
+	}
+	return fmt.Sprintf("%.1f%%", p)
+}
