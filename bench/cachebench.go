@@ -24,7 +24,7 @@ type CacheThroughputResult struct {
 // runCacheThroughput measures every mix of cacheMixes on caches bounded to
 // cfg.CacheKeys entries and prefilled with that many uint64 keys, from
 // GOMAXPROCS goroutines. Every cell builds and prefills a fresh cache per
-// contender, settles it (see settle) and collects garbage; then the
+// contender (see fill) and collects garbage; then the
 // contenders take turns as in the map throughput grid: cfg.Rounds rounds
 // in rotated order, cfg.Duration per contender in all. Since every key fits,
 // a Get should always hit and a Set replaces a value; nothing is evicted.
@@ -41,8 +41,7 @@ func runCacheThroughput(cfg Config, cs []CacheContender, progress func(string)) 
 		held := make([]int, len(cs))
 		for i, c := range cs {
 			caches[i] = c.New(n)
-			prefill[uint64](caches[i], keys)
-			settle(caches[i])
+			fill(caches[i], keys)
 			held[i] = resident(caches[i], keys)
 		}
 		runtime.GC() // bill no contender for the prefill garbage
@@ -88,21 +87,15 @@ type CacheEntryCost struct {
 // cacheEntryCost measures the heap a cache of contender c bounded to n
 // entries costs per entry once it holds n uint64 keys.
 func cacheEntryCost(c CacheContender, n int) CacheEntryCost {
+	keys := makeKeys[uint64](n)
 	base := settledHeap()
 	m := c.New(n)
-	for i := range n {
-		m.Store(mix64(uint64(i)), uint64(i))
-	}
-	settle(m)
+	fill(m, keys)
 	after := settledHeap()
-	held := 0
-	for i := range n {
-		if _, ok := m.Load(mix64(uint64(i))); ok {
-			held++
-		}
-	}
+	held := resident(m, keys)
 	m.Close()
 	runtime.KeepAlive(m)
+	runtime.KeepAlive(keys)
 	return CacheEntryCost{
 		Contender:     c.Name,
 		N:             n,

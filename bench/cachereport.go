@@ -142,7 +142,7 @@ func writeCacheThroughput(b *strings.Builder, r Results) {
 	fmt.Fprintf(b, "## Cache throughput\n\nCaches bounded to %s entries and prefilled with %s uint64 keys, so every key fits; "+
 		"%d goroutines pick keys uniformly at random. G = Get, S = Set of a key already present (it replaces the value). "+
 		"Operations per second, all goroutines together, and the ratio to %s. Every mix builds fresh caches; the contenders "+
-		"then take turns, %d rounds in rotated order, %v per contender in all.\n\n",
+		"then take turns, %d round(s) in rotated order, %v per contender in all.\n\n",
 		countName(r.Config.CacheKeys), countName(r.Config.CacheKeys), rs[0].Goroutines, cacheBaseline,
 		max(r.Config.Rounds, 1), r.Config.Duration)
 	plain := make([]ThroughputResult, len(rs))
