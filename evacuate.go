@@ -104,7 +104,7 @@ func (s *shard[K, V]) startMigration(phase uintptr, b uint8) {
 
 // maybeGrow starts a grow or a compaction if inserting one more entry calls
 // for it, and reports whether it did. Caller holds the mutex.
-func (s *shard[K, V]) maybeGrow(m *Map[K, V]) bool {
+func (s *shard[K, V]) maybeGrow() bool {
 	if s.migrating() {
 		return false
 	}

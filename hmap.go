@@ -84,7 +84,10 @@ package shardmap
 // key belongs to exactly one new bucket and is read from exactly one place,
 // so no key is yielded twice.
 
-import "sync/atomic"
+import (
+	"math/bits"
+	"sync/atomic"
+)
 
 const (
 	// bucketCnt is the number of slots in a bucket: one tophash byte each
@@ -178,13 +181,7 @@ func (t *table[K, V]) allocated(i uint64) bool { return t.chunks[i>>chunkShift] 
 func (t *table[K, V]) len() uint64 { return t.mask + 1 }
 
 // B returns log2 of the table's bucket count.
-func (t *table[K, V]) B() uint8 {
-	b := uint8(0)
-	for n := t.mask; n != 0; n >>= 1 {
-		b++
-	}
-	return b
-}
+func (t *table[K, V]) B() uint8 { return uint8(bits.Len64(t.mask)) }
 
 // bucket returns head bucket i. Its piece must exist (see chunks).
 func (t *table[K, V]) bucket(i uint64) *bucket[K, V] {

@@ -110,9 +110,9 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 
 // bucketsFor returns the log2 bucket count that holds n entries spread over
 // nshards shards without growing. Hashing spreads keys unevenly: a shard's
-// share is binomial with mean n/nshards, so each shard gets room for five
-// standard deviations more than its share, enough that no shard of even a
-// 65536-shard map overflows its presize but with negligible probability.
+// share is binomial with mean n/nshards, so each shard gets room for its mean
+// plus five standard deviations. The chance that any shard, even of a
+// 65536-shard map, gets more than that is negligible.
 func bucketsFor(n, nshards int) uint8 {
 	mean := float64(n) / float64(nshards)
 	per := int64(math.Ceil(mean + 5*math.Sqrt(mean*(1-1/float64(nshards)))))
@@ -132,7 +132,11 @@ func (m *Map[K, V]) shardFor(h uint64) *shard[K, V] {
 // Load returns the value stored for key, and whether it was present. It
 // takes no lock and never waits.
 func (m *Map[K, V]) Load(key K) (value V, ok bool) {
-	h := m.hash(key)
+	return m.load(m.hash(key), key)
+}
+
+// load is Load for a key whose hash h the caller already has.
+func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 	s := m.shardFor(h)
 	t := s.tbl.Load()
 	b, old := t.readChain(h)
@@ -180,10 +184,10 @@ func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
 // methods of the same Map (that deadlocks), and it should be quick. If fn
 // panics, the lock is released, nothing is stored and the panic propagates.
 func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
-	if v, ok := m.Load(key); ok {
+	h := m.hash(key)
+	if v, ok := m.load(h, key); ok {
 		return v, true
 	}
-	h := m.hash(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -322,7 +326,7 @@ func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K) (position[K, V], *en
 // starting a grow or compaction if one is due. Caller holds the mutex.
 func (s *shard[K, V]) insert(m *Map[K, V], t *table[K, V], h uint64, pos position[K, V], e *entry[K, V]) {
 	top := m.tophash(h)
-	if s.maybeGrow(m) {
+	if s.maybeGrow() {
 		t = s.tbl.Load()
 		s.growWork(m, t, h)
 		pos, _ = t.chain(h).locate(top, e.key)
