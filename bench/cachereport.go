@@ -12,7 +12,8 @@ const hitRatioSlack = 2.0
 
 // hasCacheResults reports whether r holds any cache workload's results.
 func hasCacheResults(r Results) bool {
-	return len(r.HitRatio) > 0 || len(r.CacheThroughput) > 0 || len(r.CacheEntryCost) > 0
+	return len(r.HitRatio) > 0 || len(r.TraceHitRatio.Results) > 0 || r.TraceHitRatio.Missing != "" ||
+		len(r.CacheThroughput) > 0 || len(r.CacheEntryCost) > 0
 }
 
 // writeCacheEnv writes the environment table's row about the cache
@@ -40,6 +41,7 @@ func writeCacheEnv(b *strings.Builder, r Results) {
 // writeCaches writes the cache sections: hit ratio, throughput, memory.
 func writeCaches(b *strings.Builder, r Results) {
 	writeHitRatio(b, r)
+	writeTraceHitRatio(b, r)
 	writeCacheThroughput(b, r)
 	writeCacheMemory(b, r)
 	if !hasCacheResults(r) || len(r.CacheNotes) == 0 {
@@ -253,4 +255,89 @@ func sizeShare(size, keys int) string {
 		return fmt.Sprintf("%.0f%%", p)
 	}
 	return fmt.Sprintf("%.1f%%", p)
+}
+
+// traceSlack is how many percentage points below the baseline's hit ratio
+// shardmap/cache may fall on a real-trace cell before the report calls it
+// out.
+const traceSlack = 1.0
+
+// writeTraceHitRatio writes the real-trace hit-ratio table and its verdict.
+func writeTraceHitRatio(b *strings.Builder, r Results) {
+	tr := r.TraceHitRatio
+	if len(tr.Results) == 0 && tr.Missing == "" {
+		return
+	}
+	b.WriteString("## Cache hit ratio on real traces\n\n")
+	if tr.Missing != "" {
+		fmt.Fprintf(b, "Not run: %s.\n\n", tr.Missing)
+		return
+	}
+	fmt.Fprintf(b, "Recorded key-access traces read from `%s` (see the README there for sources and licenses), replayed "+
+		"from one goroutine through a fresh cache of every contender: every access is a Get, and a miss Sets the key. "+
+		"Cache sizes are %s of each trace's distinct keys, at least %d entries. Hit ratio over the whole trace, cold start "+
+		"included; in parentheses the difference to %s in percentage points.\n\n",
+		tr.Dir, joinCounts(traceShares, func(s int) string { return fmt.Sprintf("%d%%", s) }), minTraceCache, cacheBaseline)
+	b.WriteString(traceTable(tr))
+	b.WriteString("\n" + traceVerdict(tr) + "\n\n")
+}
+
+// traceTable returns the real-trace grid as a markdown table.
+func traceTable(tr TraceResults) string {
+	var b strings.Builder
+	names := hitRatioNames(tr.Results)
+	b.WriteString("| trace | accesses | cache size | " + strings.Join(names, " | ") + " |\n")
+	b.WriteString("|---|---:|---:|" + strings.Repeat("---:|", len(names)) + "\n")
+	for _, t := range tr.Traces {
+		for i, size := range t.Sizes {
+			base, hasBase := hitRatioOf(tr.Results, cacheBaseline, t.Name, size)
+			var cells []string
+			for _, name := range names {
+				h, ok := hitRatioOf(tr.Results, name, t.Name, size)
+				switch {
+				case !ok:
+					cells = append(cells, "–")
+				case name == cacheBaseline || !hasBase:
+					cells = append(cells, fmt.Sprintf("%.2f%%", 100*h.Ratio()))
+				default:
+					cells = append(cells, fmt.Sprintf("%.2f%% (%+.2f)", 100*h.Ratio(), 100*(h.Ratio()-base.Ratio())))
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s (%d%%) | %s |\n", t.Name, countName(t.Accesses), countName(size), traceShares[i], strings.Join(cells, " | "))
+		}
+	}
+	return b.String()
+}
+
+// traceVerdict compares shardmap/cache with the baseline over the real
+// traces: the cells more than traceSlack points below it, and the mean
+// difference over all cells.
+func traceVerdict(tr TraceResults) string {
+	var misses []string
+	cells, sum := 0, 0.0
+	for _, h := range tr.Results {
+		if h.Contender != shardmapCacheContender.Name {
+			continue
+		}
+		base, ok := hitRatioOf(tr.Results, cacheBaseline, h.Trace, h.Size)
+		if !ok {
+			continue
+		}
+		cells++
+		d := 100 * (h.Ratio() - base.Ratio())
+		sum += d
+		if d < -traceSlack {
+			misses = append(misses, fmt.Sprintf("%s at %s (%+.2f)", h.Trace, countName(h.Size), d))
+		}
+	}
+	if cells == 0 {
+		return fmt.Sprintf("(%s or %s was not run: no comparison.)", shardmapCacheContender.Name, cacheBaseline)
+	}
+	mean := fmt.Sprintf("Mean difference to %s over the %d cells: %+.2f points.", cacheBaseline, cells, sum/float64(cells))
+	if len(misses) == 0 {
+		return fmt.Sprintf("%s is within %.0f point of %s (or above it) on all %d cells. %s",
+			shardmapCacheContender.Name, traceSlack, cacheBaseline, cells, mean)
+	}
+	return fmt.Sprintf("**%s is more than %.0f point below %s on %d of %d cells:** %s. %s",
+		shardmapCacheContender.Name, traceSlack, cacheBaseline, len(misses), cells, strings.Join(misses, "; "), mean)
 }

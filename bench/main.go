@@ -105,8 +105,10 @@ type Results struct {
 	// growth latencies against.
 	Noise Noise
 	// Traces describe the hit-ratio traces (without their accesses).
-	Traces          []Trace
-	HitRatio        []HitRatioResult
+	Traces   []Trace
+	HitRatio []HitRatioResult
+	// TraceHitRatio is the hit ratio on the real traces (traces.go).
+	TraceHitRatio   TraceResults
 	CacheThroughput []CacheThroughputResult
 	CacheEntryCost  []CacheEntryCost
 	// CacheNotes are the cache contenders' notes, by name, for the
@@ -204,7 +206,7 @@ func parseFlags() (options, error) {
 
 // allWorkloads are the workloads -workloads accepts, in run order; a run
 // without -workloads runs them all.
-var allWorkloads = []string{"throughput", "growth", "memory", "hitratio", "cachethroughput", "cachememory"}
+var allWorkloads = []string{"throughput", "growth", "memory", "hitratio", "traces", "cachethroughput", "cachememory"}
 
 // run runs the chosen workloads over contenders cs.
 func run(cfg Config, cs []Contender, workloads map[string]bool) Results {
@@ -261,6 +263,9 @@ func runCacheWorkloads(res *Results, workloads map[string]bool) {
 			note(hitRatioCaches())
 			logf("")
 		})
+	}
+	if workloads["traces"] {
+		phase(res, "traces", func() { runTraceWorkload(res); logf("") })
 	}
 	if workloads["cachethroughput"] {
 		phase(res, "cachethroughput", func() {
