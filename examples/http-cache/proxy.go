@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strconv"
@@ -52,6 +53,20 @@ type config struct {
 	// KeepStale is how long a stale entry with a validator is kept for
 	// conditional revalidation.
 	KeepStale time.Duration
+	// HeuristicMax caps the heuristic freshness of responses with
+	// Last-Modified and no explicit lifetime (a tenth of their age); 0
+	// disables heuristic freshness.
+	HeuristicMax time.Duration
+	// StaleIfError is how long past its freshness a stored response may
+	// answer when the origin fails (connection error, timeout, 500, 502,
+	// 503, 504) and the response carries no stale-if-error of its own;
+	// 0 serves stale on error only under stale-if-error.
+	StaleIfError time.Duration
+	// TargetedField is the targeted cache-control field (RFC 9213) this
+	// cache obeys over Cache-Control; empty means none.
+	TargetedField string
+	// Cookies is how responses with Set-Cookie are stored.
+	Cookies cookieMode
 	// PurgeToken is the bearer token purge requests must carry; empty
 	// disables purging.
 	PurgeToken string
@@ -75,6 +90,7 @@ type proxy struct {
 	originBase string
 	transport  http.RoundTripper
 	store      *store
+	policy     policy
 	metrics    *metrics
 	log        *slog.Logger
 	now        func() time.Time
@@ -120,8 +136,10 @@ func newProxy(cfg config) (*proxy, error) {
 		return nil, fmt.Errorf("max object must be positive and at most max bytes (%d)", cfg.MaxBytes)
 	case cfg.MaxObject > maxObjectLimit:
 		return nil, fmt.Errorf("max object must be at most %s", formatSize(maxObjectLimit))
-	case cfg.DefaultTTL < 0 || cfg.KeepStale < 0:
-		return nil, errors.New("default TTL and keep-stale must not be negative")
+	case cfg.DefaultTTL < 0 || cfg.KeepStale < 0 || cfg.HeuristicMax < 0 || cfg.StaleIfError < 0:
+		return nil, errors.New("default TTL, keep-stale, heuristic max and stale-if-error must not be negative")
+	case cfg.TargetedField != "" && !validFieldName(cfg.TargetedField):
+		return nil, fmt.Errorf("targeted field %q is not a valid header field name", cfg.TargetedField)
 	case cfg.DialTimeout <= 0 || cfg.HeaderTimeout <= 0 || cfg.OriginTimeout <= 0:
 		return nil, errors.New("origin timeouts must be positive")
 	}
@@ -135,11 +153,20 @@ func newProxy(cfg config) (*proxy, error) {
 		transport:  cfg.Transport,
 		store:      st,
 		metrics:    newMetrics(),
+		policy: policy{
+			defaultTTL:   cfg.DefaultTTL,
+			heuristicMax: cfg.HeuristicMax,
+			staleIfError: cfg.StaleIfError,
+			cookies:      cfg.Cookies,
+		},
 		log:        cfg.Log,
 		now:        cfg.Now,
 		status:     statusTemplate,
 		flights:    shardmap.New[string, *flight](),
 		refreshing: shardmap.New[string, struct{}](),
+	}
+	if cfg.TargetedField != "" {
+		p.policy.targeted = http.CanonicalHeaderKey(cfg.TargetedField)
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -279,9 +306,6 @@ func (p *proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
 				p.serveEntry(w, r, cur, resultHit, p.now())
 				return
 			}
-			if e != nil && !e.hasValidator() {
-				e = nil
-			}
 			p.fill(w, r, target, key, e, fl)
 			return
 		}
@@ -355,6 +379,21 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	ctx, cancel := context.WithTimeout(parent, p.cfg.OriginTimeout)
 	defer cancel()
 	hasAuth := hasHeader(r.Header, "Authorization")
+	relay := newInterimRelay(w, r)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: relay.got1xx})
+	// onError answers with the stale entry if the rules allow it when
+	// the origin fails, and reports whether it did.
+	onError := func(err error) bool {
+		now := p.now()
+		if stale == nil || !stale.staleOnError(now) {
+			return false
+		}
+		p.metrics.staleOnError.Add(1)
+		p.log.Warn("origin failed; serving stale", "target", target, "err", err)
+		finish(stale, resultStale, nil)
+		p.serveEntry(w, r, stale, resultStale, now)
+		return true
+	}
 	out, err := p.originRequest(ctx, http.MethodGet, target, r.Header, r.RemoteAddr, r.Host, nil)
 	if err != nil {
 		finish(nil, resultMiss, err)
@@ -369,7 +408,11 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	}
 	reqTime := p.now()
 	resp, err := p.roundTrip(out)
+	relay.stop()
 	if err != nil {
+		if onError(err) {
+			return
+		}
 		finish(nil, resultMiss, err)
 		p.originError(w, r, err)
 		return
@@ -378,12 +421,18 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	respTime := p.now()
 	stripHopByHop(resp.Header)
 
-	if resp.StatusCode == http.StatusNotModified && stale != nil {
+	if resp.StatusCode == http.StatusNotModified && stale != nil && stale.hasValidator() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		e := stale.refreshed(resp.Header, reqTime, respTime, p.cfg.DefaultTTL)
+		e := stale.refreshed(resp.Header, reqTime, respTime, p.policy)
 		p.store.put(target, e, respTime)
 		finish(e, resultRevalidated, nil)
+		if c := resp.Header["Set-Cookie"]; len(c) > 0 && p.policy.cookies != cookieStore {
+			w.Header()["Set-Cookie"] = c // for this client only
+		}
 		p.serveEntry(w, r, e, resultRevalidated, respTime)
+		return
+	}
+	if serverError(resp.StatusCode) && onError(fmt.Errorf("origin answered %d", resp.StatusCode)) {
 		return
 	}
 
@@ -391,7 +440,7 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	if hasAuth {
 		unshared = resultBypass
 	}
-	dec := decide(resp.StatusCode, resp.Header, hasAuth, respTime, p.cfg.DefaultTTL)
+	dec := p.policy.decide(resp.StatusCode, resp.Header, hasAuth, respTime)
 	if !dec.store {
 		if !hasAuth {
 			p.store.c.Delete(key) // what was stored is outdated
@@ -410,6 +459,9 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	body, complete, err := readBody(resp.Body, resp.ContentLength, p.cfg.MaxObject)
 	if err != nil {
 		err = fmt.Errorf("reading the origin's response body for %s: %w", target, err)
+		if onError(err) {
+			return
+		}
 		finish(nil, resultMiss, err)
 		p.originError(w, r, err)
 		return
@@ -424,10 +476,28 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	if names := varyNames(resp.Header); len(names) > 0 {
 		ekey = variantKey(target, names, r.Header)
 	}
+	var cookies []string
+	if dec.stripCookie {
+		cookies = resp.Header["Set-Cookie"]
+		delete(resp.Header, "Set-Cookie")
+	}
 	e := newEntry(ekey, resp.StatusCode, resp.Header, body, reqTime, respTime, dec, r.Header)
 	p.store.put(target, e, respTime)
 	finish(e, resultMiss, nil)
+	if cookies != nil {
+		w.Header()["Set-Cookie"] = cookies // for this client only
+	}
 	p.serveEntry(w, r, e, resultMiss, respTime)
+}
+
+// serverError reports whether an origin status lets a stale response
+// answer instead (RFC 5861 section 4).
+func serverError(code int) bool {
+	switch code {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // tooLarge records a response streamed through because it exceeds the
@@ -514,10 +584,13 @@ func (p *proxy) refresh(key, target string, e *entry, header http.Header, remote
 	respTime := p.now()
 	stripHopByHop(resp.Header)
 	if resp.StatusCode == http.StatusNotModified {
-		p.store.put(target, e.refreshed(resp.Header, reqTime, respTime, p.cfg.DefaultTTL), respTime)
+		p.store.put(target, e.refreshed(resp.Header, reqTime, respTime, p.policy), respTime)
 		return nil
 	}
-	dec := decide(resp.StatusCode, resp.Header, hasHeader(header, "Authorization"), respTime, p.cfg.DefaultTTL)
+	if serverError(resp.StatusCode) && e.staleOnError(respTime) {
+		return fmt.Errorf("origin answered %d; keeping the stale response", resp.StatusCode)
+	}
+	dec := p.policy.decide(resp.StatusCode, resp.Header, hasHeader(header, "Authorization"), respTime)
 	if !dec.store || resp.ContentLength > p.cfg.MaxObject {
 		p.store.c.Delete(key)
 		return nil
@@ -533,6 +606,9 @@ func (p *proxy) refresh(key, target string, e *entry, header http.Header, remote
 	ekey := target
 	if names := varyNames(resp.Header); len(names) > 0 {
 		ekey = variantKey(target, names, header)
+	}
+	if dec.stripCookie {
+		delete(resp.Header, "Set-Cookie")
 	}
 	p.store.put(target, newEntry(ekey, resp.StatusCode, resp.Header, body, reqTime, respTime, dec, header), respTime)
 	return nil
@@ -554,7 +630,10 @@ func (p *proxy) bypass(w http.ResponseWriter, r *http.Request, target string) {
 		return
 	}
 	out.ContentLength = r.ContentLength
+	relay := newInterimRelay(w, r)
+	out = out.WithContext(httptrace.WithClientTrace(out.Context(), &httptrace.ClientTrace{Got1xxResponse: relay.got1xx}))
 	resp, err := p.roundTrip(out)
+	relay.stop()
 	if err != nil {
 		p.originError(w, r, err)
 		return

@@ -107,6 +107,17 @@ func (e *entry) staleServable(now time.Time) bool {
 	return e.age(now) < e.dec.lifetime+e.dec.swr
 }
 
+// staleOnError reports whether the entry may answer at now in place of an
+// origin failure: within its stale-if-error window (the response's own,
+// or the configured bound) and not forbidden by no-cache,
+// must-revalidate, proxy-revalidate or s-maxage (RFC 9111 section 4.2.4).
+func (e *entry) staleOnError(now time.Time) bool {
+	if e.dec.revalidate || e.dec.mustRevalidate || e.dec.sie <= 0 {
+		return false
+	}
+	return e.age(now) < e.dec.lifetime+e.dec.sie
+}
+
 // hasValidator reports whether the entry can be revalidated with a
 // conditional request.
 func (e *entry) hasValidator() bool { return e.etag != "" || e.lastModified != "" }
@@ -141,23 +152,22 @@ func (e *entry) weight() uint32 {
 }
 
 // refreshed returns a copy of e updated by a 304 Not Modified response
-// (RFC 9111 section 4.3.4): the stored header fields are replaced by those
-// in the 304, and the freshness is computed anew. h must already be
-// stripped of hop-by-hop fields.
-func (e *entry) refreshed(h http.Header, reqTime, respTime time.Time, defaultTTL time.Duration) *entry {
+// (RFC 9111 sections 3.2 and 4.3.4): every header field in the 304
+// replaces the stored one of that name, except Content-Length, which
+// describes the 304 itself, and Set-Cookie unless the policy stores
+// cookies; the freshness is computed anew. h must already be stripped of
+// hop-by-hop fields.
+func (e *entry) refreshed(h http.Header, reqTime, respTime time.Time, pol policy) *entry {
 	merged := e.header.Clone()
 	for k, vs := range h {
-		switch k {
-		case "Content-Length", "Content-Type", "Content-Encoding", "Content-Range":
-			// These describe the 304 itself, or must not change the
-			// stored representation.
+		if k == "Content-Length" || (k == "Set-Cookie" && pol.cookies != cookieStore) {
 			continue
 		}
 		merged[k] = vs
 	}
 	merged.Del("Age")
 	clipHeader(merged)
-	dec := decide(e.status, merged, false, respTime, defaultTTL)
+	dec := pol.decide(e.status, merged, false, respTime)
 	if !dec.store {
 		// The origin now forbids storing; serve this once, do not keep.
 		dec = decision{revalidate: true}
@@ -276,10 +286,10 @@ func (s *store) lookup(target string, req http.Header) (*entry, string) {
 // put stores e for request target, with an index entry if e varies, and
 // a time to live that lets the cache reclaim it once it is of no more use:
 // an entry is served only while fresh or within its stale-while-revalidate
-// window, and revalidated only if it has a validator. An entry already of
+// or stale-if-error window, and revalidated only if it has a validator. An entry already of
 // no use is not stored, and removes what was stored under its key.
 func (s *store) put(target string, e *entry, now time.Time) {
-	ttl := e.dec.lifetime + e.dec.swr - e.age(now)
+	ttl := e.dec.lifetime + max(e.dec.swr, e.dec.sie) - e.age(now)
 	if e.hasValidator() {
 		ttl = max(ttl, 0) + s.keepStale
 	}
