@@ -1,0 +1,337 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestAgeListIsStale(t *testing.T) {
+	e := newEnv(t, nil)
+	for path, age := range map[string][]string{
+		"/suffix":  {"7200, 0"},
+		"/twoline": {"7200", "0"},
+		"/prefix":  {"0, 7200"},
+	} {
+		e.handle(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=3600")
+			w.Header()["Age"] = age
+			io.WriteString(w, path)
+		})
+	}
+	// The first Age member counts: 7200 is older than max-age, so the
+	// response arrives stale and is fetched again.
+	for _, path := range []string{"/suffix", "/twoline"} {
+		expect(t, path+" first", e.get(path), 200, "MISS", path)
+		expect(t, path+" second", e.get(path), 200, "MISS", path)
+	}
+	expect(t, "prefix first", e.get("/prefix"), 200, "MISS", "/prefix")
+	expect(t, "prefix second", e.get("/prefix"), 200, "HIT", "/prefix")
+}
+
+func TestInvalidExpiresIsExpired(t *testing.T) {
+	e := newEnv(t, nil)
+	valid := map[string]string{
+		"/imf":     "Thu, 18 Aug 2050 02:01:18 GMT",
+		"/rfc850":  "Thursday, 18-Aug-50 02:01:18 GMT",
+		"/asctime": "Thu Aug  8 02:01:18 2050",
+	}
+	invalid := map[string][]string{
+		"/spaces":   {"Thu, 18  Aug  2050 02:01:18 GMT"},
+		"/hour":     {"Thu, 18 Aug 2050 2:01:18 GMT"},
+		"/utc":      {"Thu, 18 Aug 2050 02:01:18 UTC"},
+		"/twolines": {"Thu, 18 Aug 2050 02:01:18 GMT", "Thu, 18 Aug 2050 02:01:19 GMT"},
+	}
+	serve := func(path string, exp []string) {
+		e.handle(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Expires"] = exp
+			io.WriteString(w, path)
+		})
+	}
+	for path, exp := range valid {
+		serve(path, []string{exp})
+	}
+	for path, exp := range invalid {
+		serve(path, exp)
+	}
+	for path := range valid {
+		expect(t, path+" first", e.get(path), 200, "MISS", path)
+		expect(t, path+" second", e.get(path), 200, "HIT", path)
+	}
+	for path := range invalid {
+		expect(t, path+" first", e.get(path), 200, "MISS", path)
+		expect(t, path+" second", e.get(path), 200, "MISS", path)
+	}
+}
+
+func TestTargetedCacheControl(t *testing.T) {
+	handlers := func(e *env) {
+		e.handle("/cdn-fresh", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("CDN-Cache-Control", "max-age=100")
+			w.Header().Set("Edge-Control", "no-store")
+			io.WriteString(w, "F")
+		})
+		e.handle("/cdn-private", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=100")
+			w.Header().Set("CDN-Cache-Control", "private")
+			io.WriteString(w, "P")
+		})
+		e.handle("/cdn-invalid", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("CDN-Cache-Control", "max-age=100, &&&")
+			io.WriteString(w, "I")
+		})
+	}
+	e := newEnv(t, func(c *config) { c.TargetedField = "CDN-Cache-Control" })
+	handlers(e)
+	expect(t, "fresh first", e.get("/cdn-fresh"), 200, "MISS", "F")
+	r := e.get("/cdn-fresh")
+	expect(t, "fresh second", r, 200, "HIT", "F")
+	if got := r.header.Get("CDN-Cache-Control"); got != "max-age=100" {
+		t.Fatalf("CDN-Cache-Control served as %q, want it unchanged", got)
+	}
+	e.clock.Advance(101 * time.Second)
+	expect(t, "past CDN max-age", e.get("/cdn-fresh"), 200, "MISS", "F")
+	for _, path := range []string{"/cdn-private", "/cdn-invalid"} {
+		e.get(path)
+		if r := e.get(path); r.xcache() != "MISS" {
+			t.Fatalf("%s second: X-Cache %q, want MISS", path, r.xcache())
+		}
+	}
+
+	// With another targeted field, CDN-Cache-Control is just a header.
+	o := newEnv(t, func(c *config) { c.TargetedField = "Edge-Control" })
+	handlers(o)
+	o.get("/cdn-fresh")
+	expect(t, "Edge-Control no-store", o.get("/cdn-fresh"), 200, "MISS", "F")
+	o.get("/cdn-private")
+	expect(t, "CDN-Cache-Control not targeted", o.get("/cdn-private"), 200, "HIT", "P")
+}
+
+func TestInterimResponsesRelayed(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handle("/hints", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.WriteHeader(http.StatusProcessing)
+		w.Header().Set("Cache-Control", "max-age=100")
+		io.WriteString(w, "H")
+	})
+	get := func() (response, []string) {
+		var (
+			mu      sync.Mutex
+			interim []string
+		)
+		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			mu.Lock()
+			interim = append(interim, fmt.Sprintf("%d %s", code, h.Get("Link")))
+			mu.Unlock()
+			return nil
+		}}
+		req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/hints", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.send(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+		mu.Lock()
+		defer mu.Unlock()
+		return r, interim
+	}
+	r, interim := get()
+	expect(t, "first", r, 200, "MISS", "H")
+	if want := []string{"103 </style.css>; rel=preload; as=style", "102 "}; fmt.Sprint(interim) != fmt.Sprint(want) {
+		t.Fatalf("interim responses %q, want %q", interim, want)
+	}
+	if r.header.Get("Link") != "" {
+		t.Fatalf("the 103's Link leaked into the final response: %v", r.header)
+	}
+	r, interim = get()
+	expect(t, "second", r, 200, "HIT", "H")
+	if len(interim) != 0 || r.header.Get("Link") != "" {
+		t.Fatalf("a hit replayed interim responses %q or their fields %v", interim, r.header)
+	}
+}
+
+func TestSetCookieModes(t *testing.T) {
+	for _, c := range []struct {
+		mode          cookieMode
+		second        string
+		secondCookie  bool
+		firstHasToken bool
+	}{
+		{cookieStrip, "HIT", false, true},
+		{cookieStore, "HIT", true, true},
+		{cookieBypass, "MISS", true, true},
+	} {
+		e := newEnv(t, func(cfg *config) { cfg.Cookies = c.mode })
+		e.handle("/c", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=100")
+			w.Header().Set("Set-Cookie", "session=secret")
+			io.WriteString(w, "C")
+		})
+		e.handle("/h", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("ETag", `"h"`) // no explicit freshness
+			w.Header().Set("Set-Cookie", "session=secret")
+			io.WriteString(w, "H")
+		})
+		first := e.get("/c")
+		expect(t, fmt.Sprint("mode ", c.mode, " first"), first, 200, "MISS", "C")
+		if first.header.Get("Set-Cookie") != "session=secret" {
+			t.Fatalf("mode %d: the fetching client lost its cookie: %v", c.mode, first.header)
+		}
+		second := e.get("/c")
+		expect(t, fmt.Sprint("mode ", c.mode, " second"), second, 200, c.second, "C")
+		if got := second.header.Get("Set-Cookie") != ""; got != c.secondCookie {
+			t.Fatalf("mode %d: second response has Set-Cookie %v, want %v", c.mode, got, c.secondCookie)
+		}
+		// Without explicit freshness a cookie response is never stored.
+		e.get("/h")
+		expect(t, fmt.Sprint("mode ", c.mode, " no explicit freshness"), e.get("/h"), 200, "MISS", "H")
+	}
+}
+
+func TestContentRangeOn200IsStored(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handle("/cr", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=100")
+		w.Header().Set("Content-Range", "bytes 0-1/2") // meaningless on a 200
+		io.WriteString(w, "CR")
+	})
+	e.get("/cr")
+	r := e.get("/cr")
+	expect(t, "second", r, 200, "HIT", "CR")
+	if r.header.Get("Content-Range") != "bytes 0-1/2" {
+		t.Fatalf("stored Content-Range not served: %v", r.header)
+	}
+}
+
+func TestHeuristicFreshness(t *testing.T) {
+	lastModified := func(e *env) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Last-Modified", e.clock.Now().Add(-1000*time.Second).UTC().Format(http.TimeFormat))
+			io.WriteString(w, "L")
+		}
+	}
+	e := newEnv(t, func(c *config) { c.HeuristicMax = time.Hour })
+	e.handle("/lm", lastModified(e))
+	e.handle("/gone", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Last-Modified", e.clock.Now().Add(-1000*time.Second).UTC().Format(http.TimeFormat))
+		w.WriteHeader(http.StatusGone)
+	})
+	e.handle("/500", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Last-Modified", e.clock.Now().Add(-1000*time.Second).UTC().Format(http.TimeFormat))
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	expect(t, "first", e.get("/lm"), 200, "MISS", "L")
+	e.clock.Advance(99 * time.Second) // a tenth of 1000s is 100s
+	expect(t, "at 99s", e.get("/lm"), 200, "HIT", "L")
+	e.clock.Advance(2 * time.Second)
+	expect(t, "at 101s", e.get("/lm"), 200, "MISS", "L")
+	e.get("/gone")
+	expect(t, "410", e.get("/gone"), 410, "HIT", "")
+	e.get("/500")
+	expect(t, "500 not heuristically cacheable", e.get("/500"), 500, "MISS", "")
+
+	// Capped: 1000s since Last-Modified with a 10s cap.
+	c := newEnv(t, func(c *config) { c.HeuristicMax = 10 * time.Second })
+	c.handle("/lm", lastModified(c))
+	c.get("/lm")
+	c.clock.Advance(11 * time.Second)
+	if r := c.get("/lm"); r.xcache() == "HIT" {
+		t.Fatalf("past the cap: X-Cache %q", r.xcache())
+	}
+
+	// Off: a Last-Modified alone means revalidation on every use.
+	z := newEnv(t, nil)
+	z.handle("/lm", lastModified(z))
+	z.get("/lm")
+	if r := z.get("/lm"); r.xcache() == "HIT" {
+		t.Fatalf("heuristics off: X-Cache %q", r.xcache())
+	}
+}
+
+func TestAnyStatusWithExplicitFreshness(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, code := range []int{400, 500, 503, 599} {
+		e.handle(fmt.Sprintf("/fresh/%d", code), func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=100")
+			w.WriteHeader(code)
+			io.WriteString(w, strconv.Itoa(code))
+		})
+		e.handle(fmt.Sprintf("/plain/%d", code), func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+		})
+	}
+	e.handle("/mu", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=100, no-store, must-understand")
+		w.WriteHeader(599)
+	})
+	for _, code := range []int{400, 500, 503, 599} {
+		fresh, plain := fmt.Sprintf("/fresh/%d", code), fmt.Sprintf("/plain/%d", code)
+		expect(t, fresh+" first", e.get(fresh), code, "MISS", strconv.Itoa(code))
+		expect(t, fresh+" second", e.get(fresh), code, "HIT", strconv.Itoa(code))
+		e.get(plain)
+		expect(t, plain+" second", e.get(plain), code, "MISS", "")
+	}
+	e.get("/mu")
+	expect(t, "must-understand with an unknown status", e.get("/mu"), 599, "MISS", "")
+}
+
+func TestStaleIfError(t *testing.T) {
+	e := newEnv(t, func(c *config) { c.StaleIfError = 30 * time.Second })
+	var mu sync.Mutex
+	failing := false
+	fail := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return failing
+	}
+	serve := func(path, cc string) {
+		e.handle(path, func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case !fail():
+				w.Header().Set("Cache-Control", cc)
+				io.WriteString(w, "ok")
+			case path == "/close":
+				conn, _, err := http.NewResponseController(w).Hijack()
+				if err == nil {
+					conn.Close() // no response at all
+				}
+			default:
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, "down")
+			}
+		})
+	}
+	serve("/bound", "max-age=10")
+	serve("/close", "max-age=10")
+	serve("/sie", "max-age=10, stale-if-error=300")
+	serve("/mr", "max-age=10, must-revalidate")
+	for _, p := range []string{"/bound", "/close", "/sie", "/mr"} {
+		expect(t, p+" fill", e.get(p), 200, "MISS", "ok")
+	}
+	mu.Lock()
+	failing = true
+	mu.Unlock()
+
+	e.clock.Advance(20 * time.Second) // stale, within every window
+	expect(t, "503 within the bound", e.get("/bound"), 200, "STALE", "ok")
+	expect(t, "closed connection within the bound", e.get("/close"), 200, "STALE", "ok")
+	expect(t, "503 within stale-if-error", e.get("/sie"), 200, "STALE", "ok")
+	expect(t, "must-revalidate", e.get("/mr"), 503, "MISS", "down")
+
+	e.clock.Advance(30 * time.Second) // 50s old: past the 30s bound, within stale-if-error=300
+	expect(t, "503 past the bound", e.get("/bound"), 503, "MISS", "down")
+	expect(t, "still within stale-if-error", e.get("/sie"), 200, "STALE", "ok")
+	if n := e.proxy.metrics.staleOnError.Load(); n != 4 {
+		t.Fatalf("stale_on_error = %d, want 4", n)
+	}
+}
