@@ -271,8 +271,12 @@ func (p *proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request target", http.StatusBadRequest)
 		return
 	}
-	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || hasHeader(r.Header, "Range") {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		p.bypass(w, r, target)
+		return
+	}
+	if hasHeader(r.Header, "Range") {
+		p.serveRangeRequest(w, r, target)
 		return
 	}
 	hasAuth := hasHeader(r.Header, "Authorization")
@@ -330,6 +334,19 @@ func (p *proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
 		// The response varies and this request wants another variant:
 		// look again, now that the Vary index is stored.
 	}
+}
+
+// serveRangeRequest answers a request with Range: from a fresh stored
+// complete response if there is one, else from the origin, uncached.
+func (p *proxy) serveRangeRequest(w http.ResponseWriter, r *http.Request, target string) {
+	now := p.now()
+	e, _ := p.store.lookup(target, r.Header)
+	if r.Method == http.MethodGet && e != nil && e.status == http.StatusOK && e.fresh(now) &&
+		(!hasHeader(r.Header, "Authorization") || e.dec.authOK) {
+		p.serveRange(w, r, e, resultHit, now)
+		return
+	}
+	p.bypass(w, r, target)
 }
 
 // join returns key's flight, creating it if there is none; leader reports
@@ -641,9 +658,36 @@ func (p *proxy) bypass(w http.ResponseWriter, r *http.Request, target string) {
 	defer resp.Body.Close()
 	stripHopByHop(resp.Header)
 	if !safeMethod(r.Method) && resp.StatusCode < 400 {
-		p.store.purge(target)
+		p.invalidate(r, target, resp.Header)
 	}
 	p.stream(w, r, resp, nil, resultBypass)
+}
+
+// invalidate removes what is stored for target after a successful unsafe
+// request, and for the URIs in the response's Location and
+// Content-Location when they have the request's origin (RFC 9111 section
+// 4.4). A reference is resolved against the request's URI; a different
+// host or scheme is another origin, whose responses this cache does not
+// hold anyway.
+func (p *proxy) invalidate(r *http.Request, target string, h http.Header) {
+	p.store.purge(target)
+	base := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+	for _, name := range []string{"Location", "Content-Location"} {
+		v := firstValue(h, name)
+		if v == "" {
+			continue
+		}
+		ref, err := url.Parse(v)
+		if err != nil {
+			continue
+		}
+		u := base.ResolveReference(ref)
+		if u.Scheme == "http" && strings.EqualFold(u.Host, r.Host) {
+			if t := u.RequestURI(); t != target {
+				p.store.purge(t)
+			}
+		}
+	}
 }
 
 // safeMethod reports whether m is a safe method (RFC 9110 section 9.2.1).

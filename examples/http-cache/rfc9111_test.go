@@ -335,3 +335,84 @@ func TestStaleIfError(t *testing.T) {
 		t.Fatalf("stale_on_error = %d, want 4", n)
 	}
 }
+
+func TestRangeFromStoredResponse(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handle("/file", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=100")
+		w.Header().Set("ETag", `"v1"`)
+		io.WriteString(w, "0123456789")
+	})
+	expect(t, "fill", e.get("/file"), 200, "MISS", "0123456789")
+	for _, c := range []struct {
+		kv           []string
+		status       int
+		body, cRange string
+	}{
+		{[]string{"Range", "bytes=2-4"}, 206, "234", "bytes 2-4/10"},
+		{[]string{"Range", "bytes=7-"}, 206, "789", "bytes 7-9/10"},
+		{[]string{"Range", "bytes=-3"}, 206, "789", "bytes 7-9/10"},
+		{[]string{"Range", "bytes=5-100"}, 206, "56789", "bytes 5-9/10"},
+		{[]string{"Range", "bytes=10-"}, 416, "", "bytes */10"},
+		{[]string{"Range", "bytes=0-1, 4-5"}, 200, "0123456789", ""},
+		{[]string{"Range", "lines=1-2"}, 200, "0123456789", ""},
+		{[]string{"Range", "bytes=2-4", "If-Range", `"v1"`}, 206, "234", "bytes 2-4/10"},
+		{[]string{"Range", "bytes=2-4", "If-Range", `"v0"`}, 200, "0123456789", ""},
+	} {
+		r := e.get("/file", c.kv...)
+		what := fmt.Sprint(c.kv)
+		expect(t, what, r, c.status, "HIT", c.body)
+		if r.header.Get("Content-Range") != c.cRange || (c.status == 206 && r.header.Get("Content-Length") != strconv.Itoa(len(c.body))) {
+			t.Fatalf("%s: Content-Range %q Content-Length %q, want %q", what, r.header.Get("Content-Range"), r.header.Get("Content-Length"), c.cRange)
+		}
+	}
+	if n := e.origin.count("/file"); n != 1 {
+		t.Fatalf("origin saw %d requests, want 1", n)
+	}
+}
+
+func TestInvalidationFollowsLocation(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, p := range []string{"/a", "/b", "/c", "/other"} {
+		e.handle("GET "+p, textHandler("max-age=100", p))
+	}
+	e.handle("POST /a", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "/b")
+		w.Header().Set("Content-Location", "http://"+r.Header.Get("X-Forwarded-Host")+"/c") // the host the client used
+		w.WriteHeader(http.StatusCreated)
+	})
+	e.handle("M-SEARCH /other", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "http://elsewhere.example/a") // another origin
+	})
+	for _, p := range []string{"/a", "/b", "/c", "/other"} {
+		e.get(p)
+		expect(t, p+" cached", e.get(p), 200, "HIT", p)
+	}
+	req, _ := http.NewRequest("M-SEARCH", e.srv.URL+"/other", nil)
+	expect(t, "M-SEARCH", e.send(req), 200, "BYPASS", "")
+	expect(t, "/other after M-SEARCH", e.get("/other"), 200, "MISS", "/other")
+	expect(t, "/a untouched by another origin's Location", e.get("/a"), 200, "HIT", "/a")
+	req, _ = http.NewRequest(http.MethodPost, e.srv.URL+"/a", nil)
+	expect(t, "POST", e.send(req), 201, "BYPASS", "")
+	for _, p := range []string{"/a", "/b", "/c"} {
+		expect(t, p+" after POST", e.get(p), 200, "MISS", p)
+	}
+}
+
+func TestVaryNormalisation(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handle("/v", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=100")
+		w.Header().Set("Vary", "Accept-Language, X-Thing")
+		io.WriteString(w, r.Header.Get("Accept-Language"))
+	})
+	expect(t, "fill", e.get("/v", "Accept-Language", "en-US, fr;q=0.5", "X-Thing", "a,b"), 200, "MISS", "en-US, fr;q=0.5")
+	for _, kv := range [][]string{
+		{"Accept-Language", "EN-us,fr ; q=0.5", "X-Thing", "a, b"},
+		{"Accept-Language", "en-US", "Accept-Language", "fr;q=0.5", "X-Thing", "a ,b"},
+	} {
+		expect(t, fmt.Sprint(kv), e.get("/v", kv...), 200, "HIT", "en-US, fr;q=0.5")
+	}
+	expect(t, "other case in an unknown field", e.get("/v", "Accept-Language", "en-US, fr;q=0.5", "X-Thing", "A,b"), 200, "MISS", "")
+	expect(t, "other order", e.get("/v", "Accept-Language", "fr;q=0.5, en-US", "X-Thing", "a,b"), 200, "MISS", "")
+}

@@ -193,16 +193,54 @@ func (e *entry) refreshed(h http.Header, reqTime, respTime time.Time, pol policy
 }
 
 // headerValue returns the values of a request header as one string, the
-// form a Vary comparison uses.
+// form a Vary comparison uses. It normalises what RFC 9110 lets differ
+// without changing meaning: the lines are joined as one list (section
+// 5.3), white space around list members is dropped (section 5.6.1), and
+// for the content-negotiation fields whose members are case-insensitive
+// tokens (Accept-Encoding, Accept-Language, Accept-Charset) case is folded.
 func headerValue(h http.Header, name string) string {
-	vs := h.Values(name)
-	switch len(vs) {
-	case 0:
-		return ""
-	case 1:
-		return strings.TrimSpace(vs[0])
+	vs := h[name]
+	if len(vs) == 0 {
+		vs = h.Values(name)
 	}
-	return strings.Join(vs, ",")
+	var b strings.Builder
+	for _, v := range vs {
+		for member := range strings.SplitSeq(v, ",") {
+			member = strings.TrimSpace(member)
+			if member == "" {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(normaliseParams(member))
+		}
+	}
+	s := b.String()
+	switch name {
+	case "Accept-Encoding", "Accept-Language", "Accept-Charset":
+		s = strings.ToLower(s)
+	}
+	return s
+}
+
+// normaliseParams drops the optional white space around the semicolons
+// and equals signs of a list member's parameters ("en ; q=0.5" is
+// "en;q=0.5").
+func normaliseParams(m string) string {
+	if !strings.ContainsAny(m, "; \t") {
+		return m
+	}
+	parts := strings.Split(m, ";")
+	for i, part := range parts {
+		k, v, ok := strings.Cut(part, "=")
+		if ok {
+			parts[i] = strings.TrimSpace(k) + "=" + strings.TrimSpace(v)
+		} else {
+			parts[i] = strings.TrimSpace(part)
+		}
+	}
+	return strings.Join(parts, ";")
 }
 
 // requestValues returns req's values for the given header names.
