@@ -130,8 +130,8 @@ func (c *Cache[V]) invalidate(key string) {
 
 // flush replaces the near tier with an empty one.
 func (c *Cache[V]) flush() {
-	old := c.tier.Swap(c.newTier())
 	c.stats.flushes.Add(1)
+	old := c.tier.Swap(c.newTier())
 	c.retire(old)
 }
 
@@ -148,8 +148,8 @@ func (c *Cache[V]) onInvalidations(keys []rueidis.RedisMessage) {
 			continue
 		}
 		key := rk[len(c.opts.Prefix):]
-		c.invalidate(key)
 		c.stats.invalidations.Add(1)
+		c.invalidate(key)
 		if c.hooks.invalidated != nil {
 			c.hooks.invalidated(key)
 		}
