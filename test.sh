@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Vet and test every Go module in this repository: the root module and each
+# directory with a go.mod of its own (bench/, rediscache/, ...).
+#
+# rediscache's tests run real redis-server processes (Debian: apt-get install
+# redis-server). Without the binary they skip, unless SHARDMAP_REQUIRE_REDIS=1
+# or CI=true, under which they fail.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+mapfile -t modules < <(find . -name go.mod -not -path './.git/*' -not -path '*/testdata/*' -printf '%h\n' | sort)
+for m in "${modules[@]}"; do
+	race=-race
+	# bench/ replays its workloads at toy sizes in its tests; they run without
+	# the race detector, as they always have.
+	[ "$m" = ./bench ] && race=
+	echo "== $m"
+	(cd "$m" && go vet ./... && go test $race ./...)
+done
