@@ -294,6 +294,10 @@ func (p *proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		if r.Method == http.MethodHead && e != nil && (!hasAuth || e.dec.authOK) && attempt == 0 {
+			p.headRevalidate(w, r, target, key, e)
+			return
+		}
 		if hasAuth || attempt == 2 {
 			// A request with Authorization is never coalesced: the
 			// response may be for this user only.
@@ -812,12 +816,22 @@ func notModified(req http.Header, e *entry) bool {
 		return false
 	}
 	ims := firstValue(req, "If-Modified-Since")
-	if ims == "" || e.lastModified == "" {
+	if ims == "" {
 		return false
 	}
-	since, err1 := http.ParseTime(ims)
-	modified, err2 := http.ParseTime(e.lastModified)
-	return err1 == nil && err2 == nil && !modified.After(since)
+	since, ok := parseHTTPDate(ims, e.respTime)
+	if !ok {
+		return false
+	}
+	// The stored response's modification time is its Last-Modified, else
+	// its Date, else when it was received (RFC 9111 section 4.3.2).
+	modified, ok := singleDate(e.header, "Last-Modified", e.respTime)
+	if !ok {
+		if modified, ok = singleDate(e.header, "Date", e.respTime); !ok {
+			modified = e.respTime
+		}
+	}
+	return !modified.After(since)
 }
 
 // firstValue returns h's first value for the canonical name key.

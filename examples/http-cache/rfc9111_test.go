@@ -416,3 +416,112 @@ func TestVaryNormalisation(t *testing.T) {
 	expect(t, "other case in an unknown field", e.get("/v", "Accept-Language", "en-US, fr;q=0.5", "X-Thing", "A,b"), 200, "MISS", "")
 	expect(t, "other order", e.get("/v", "Accept-Language", "fr;q=0.5, en-US", "X-Thing", "a,b"), 200, "MISS", "")
 }
+
+func TestHeadRevalidatesWithHead(t *testing.T) {
+	e := newEnv(t, nil)
+	var mu sync.Mutex
+	var methods []string
+	version := "1"
+	setVersion := func(v string) {
+		mu.Lock()
+		version = v
+		mu.Unlock()
+	}
+	e.handle("/h", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		methods = append(methods, r.Method+" "+r.Header.Get("If-None-Match"))
+		v := version
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=10")
+		w.Header().Set("ETag", `"`+v+`"`)
+		w.Header().Set("X-Version", v)
+		if r.Header.Get("If-None-Match") == `"`+v+`"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		io.WriteString(w, "body")
+	})
+	e.handle("/plain", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		methods = append(methods, r.Method+" plain")
+		v := version
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=10")
+		w.Header().Set("X-Version", v)
+		io.WriteString(w, "plain")
+	})
+	expect(t, "fill", e.get("/h"), 200, "MISS", "body")
+	expect(t, "fill plain", e.get("/plain"), 200, "MISS", "plain")
+	e.clock.Advance(11 * time.Second)
+	r := e.do(http.MethodHead, "/h")
+	expect(t, "stale HEAD", r, 200, "REVALIDATED", "")
+	if r.header.Get("Content-Length") != "4" {
+		t.Fatalf("HEAD Content-Length %q, want the stored body's 4", r.header.Get("Content-Length"))
+	}
+	expect(t, "GET after HEAD 304", e.get("/h"), 200, "HIT", "body")
+
+	// A 200 to the HEAD without validators on either side updates the
+	// stored fields and freshness.
+	setVersion("2")
+	r = e.do(http.MethodHead, "/plain")
+	expect(t, "stale HEAD plain", r, 200, "REVALIDATED", "")
+	r = e.get("/plain")
+	expect(t, "GET after HEAD 200", r, 200, "HIT", "plain")
+	if r.header.Get("X-Version") != "2" {
+		t.Fatalf("stored fields not updated by the HEAD: X-Version %q", r.header.Get("X-Version"))
+	}
+
+	// A 200 with another ETag means the stored body is outdated.
+	e.clock.Advance(11 * time.Second)
+	r = e.do(http.MethodHead, "/h")
+	expect(t, "HEAD new ETag", r, 200, "MISS", "")
+	if r.header.Get("X-Version") != "2" {
+		t.Fatalf("HEAD answer not passed on: %v", r.header)
+	}
+	expect(t, "GET after new ETag", e.get("/h"), 200, "MISS", "body")
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{`GET `, `GET plain`, `HEAD "1"`, `HEAD plain`, `HEAD "1"`, `GET `}
+	if fmt.Sprint(methods) != fmt.Sprint(want) {
+		t.Fatalf("origin saw %q, want %q", methods, want)
+	}
+}
+
+func TestIfModifiedSinceUsesDate(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handle("/d", textHandler("max-age=100", "D")) // Date from the clock, no Last-Modified
+	e.get("/d")
+	date := e.clock.Now().UTC()
+	expect(t, "later IMS", e.get("/d", "If-Modified-Since", date.Add(10*time.Second).Format(http.TimeFormat)), 304, "HIT", "")
+	expect(t, "earlier IMS", e.get("/d", "If-Modified-Since", date.Add(-10*time.Second).Format(http.TimeFormat)), 200, "HIT", "D")
+	expect(t, "invalid IMS", e.get("/d", "If-Modified-Since", "yesterday"), 200, "HIT", "D")
+}
+
+func TestNotModifiedUpdatesStoredFields(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handle("/u", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=10")
+		w.Header().Set("ETag", `"u"`)
+		if r.Header.Get("If-None-Match") == `"u"` {
+			// net/http drops Content-Type from a 304, so another
+			// Content-* field shows the update.
+			w.Header().Set("Content-Encoding", "x-new")
+			w.Header().Set("X-Extra", "new")
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Content-Encoding", "x-old")
+		w.Header().Set("X-Extra", "old")
+		w.Header().Set("X-Kept", "kept")
+		io.WriteString(w, "stored body")
+	})
+	e.get("/u")
+	e.clock.Advance(11 * time.Second)
+	expect(t, "revalidated", e.get("/u"), 200, "REVALIDATED", "stored body")
+	r := e.get("/u")
+	expect(t, "after 304", r, 200, "HIT", "stored body")
+	if r.header.Get("Content-Encoding") != "x-new" || r.header.Get("X-Extra") != "new" || r.header.Get("X-Kept") != "kept" ||
+		r.header.Get("Content-Length") != strconv.Itoa(len("stored body")) {
+		t.Fatalf("fields after the 304: %v", r.header)
+	}
+}
