@@ -11,6 +11,7 @@ package main
 // which no request target contains, so a purge finds them all by prefix.
 
 import (
+	"iter"
 	"net/http"
 	"slices"
 	"strconv"
@@ -269,10 +270,40 @@ func variantKey(target string, names []string, req http.Header) string {
 	return b.String()
 }
 
-// store is the proxy's response cache: a cache.Cache bounded by the total
-// weight of its entries.
+// tier is the storage the store keeps its entries in, under the keys
+// described at the top of this file. It is the seam for other storage:
+// newStore uses an in-process cache.Cache bounded by bytes; a shared tier
+// (Redis, say) would implement the same methods, serialising entries, and
+// be set in store.c, or wrap the in-process tier as a second level so that
+// hits stay in memory. Implementations must be safe for concurrent use;
+// an entry passed to SetWithTTL is never modified afterwards, so a tier
+// may keep the pointer.
+type tier interface {
+	// Get returns the entry stored under key.
+	Get(key string) (*entry, bool)
+	// SetWithTTL stores e under key for at most ttl.
+	SetWithTTL(key string, e *entry, ttl time.Duration)
+	// Delete removes key, if stored.
+	Delete(key string)
+	// All iterates over the stored entries, for purges by prefix and the
+	// status page; it need not be a snapshot.
+	All() iter.Seq2[string, *entry]
+	// Len and Weight report the number of entries and their total weight
+	// (entry.weight), for metrics.
+	Len() int
+	Weight() uint64
+	// Close releases the tier's resources.
+	Close()
+}
+
+// The in-process cache is the default tier.
+var _ tier = (*cache.Cache[string, *entry])(nil)
+
+// store is the proxy's response cache: a tier (by default a cache.Cache
+// bounded by the total weight of its entries) plus the key scheme for Vary.
 type store struct {
-	c *cache.Cache[string, *entry]
+	// c holds the entries; set once by newStore.
+	c tier
 	// maxBytes is the bound, for reports.
 	maxBytes int64
 	// keepStale is how long an entry with a validator is kept after it
