@@ -777,7 +777,7 @@ func (p *proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *entry, res
 	for k, v := range e.header {
 		h[k] = v // shared, read-only: newEntry clips the slices
 	}
-	h["Age"] = []string{strconv.FormatInt(int64(e.age(now)/time.Second), 10)}
+	h["Age"] = ageField(e.age(now))
 	h["X-Cache"] = xCache[res]
 	if e.status == http.StatusOK && notModified(r.Header, e) {
 		w.WriteHeader(http.StatusNotModified)

@@ -93,7 +93,7 @@ func (p *proxy) serveRange(w http.ResponseWriter, r *http.Request, e *entry, res
 	for k, v := range e.header {
 		h[k] = v
 	}
-	h["Age"] = []string{strconv.FormatInt(int64(e.age(now)/time.Second), 10)}
+	h["Age"] = ageField(e.age(now))
 	h["X-Cache"] = xCache[res]
 	if unsatisfiable {
 		h["Content-Range"] = []string{"bytes */" + strconv.FormatInt(size, 10)}

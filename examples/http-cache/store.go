@@ -93,6 +93,24 @@ func (e *entry) age(now time.Time) time.Duration {
 	return e.initAge + max(now.Sub(e.respTime), 0)
 }
 
+// ageFields holds the Age field values for ages below len(ageFields)
+// seconds, formatted once: a hit then sets Age without allocating. The
+// slices are shared and read-only, like the stored header slices.
+var ageFields = func() (v [3600][]string) {
+	for i := range v {
+		v[i] = []string{strconv.Itoa(i)}
+	}
+	return v
+}()
+
+// ageField returns the Age field value for age, in whole seconds.
+func ageField(age time.Duration) []string {
+	if s := int64(age / time.Second); s >= 0 && s < int64(len(ageFields)) {
+		return ageFields[s]
+	}
+	return []string{strconv.FormatInt(int64(age/time.Second), 10)}
+}
+
 // fresh reports whether the entry may be served at now without asking the
 // origin.
 func (e *entry) fresh(now time.Time) bool {
