@@ -88,20 +88,19 @@ func (c *Cache[V]) start(ctx context.Context, s *stripe[V], key string, load loa
 	// up: it keeps ctx's values, not its cancellation, and Close cancels it.
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(c.ctx, cancel)
-	tk := c.take(key)
 	go func() {
 		defer c.wg.Done()
 		defer cancel()
 		defer stop()
-		c.run(fctx, key, f, tk, load)
+		c.run(fctx, key, f, load)
 	}()
 	return f, nil
 }
 
 // run performs flight f for key: the tracked read, then the loader on a
 // miss or a failed read, then the write-back of what the loader returned.
-func (c *Cache[V]) run(ctx context.Context, key string, f *flight[V], tk ticket[V], load loader[V]) {
-	v, found, deadline, rerr := c.readShared(ctx, key)
+func (c *Cache[V]) run(ctx context.Context, key string, f *flight[V], load loader[V]) {
+	tk, v, found, deadline, rerr := c.readShared(ctx, key)
 	if rerr == nil && found {
 		c.stats.sharedHits.Add(1)
 		c.fill(tk, key, v, deadline)
@@ -120,15 +119,19 @@ func (c *Cache[V]) run(ctx context.Context, key string, f *flight[V], tk ticket[
 		c.finish(key, f, lv, false, lerr)
 		return
 	}
+	if rerr != nil {
+		// Redis failed: the value is neither written back nor kept, and
+		// the next caller asks Redis again.
+		c.finish(key, f, lv, true, nil)
+		return
+	}
 	// Hand the value to the waiting callers now, but keep the flight in
 	// the map until the write-back is done, so that callers arriving in
 	// the meantime get this value rather than call the loader again. An
 	// invalidation of the key detaches the flight.
 	f.val, f.found = lv, true
 	close(f.done)
-	if rerr == nil { // Redis answered the read: store the value for the fleet
-		c.writeBack(ctx, key, lv, ttl)
-	}
+	c.writeBack(ctx, key, lv, ttl)
 	s := c.stripeFor(key)
 	s.mu.Lock()
 	if s.flights[key] == f {
@@ -175,8 +178,7 @@ func (c *Cache[V]) writeBack(ctx context.Context, key string, v V, ttl time.Dura
 	if err := c.write(ctx, key, data, ttl, true); err != nil {
 		return
 	}
-	tk := c.take(key)
-	rv, found, deadline, err := c.readShared(ctx, key)
+	tk, rv, found, deadline, err := c.readShared(ctx, key)
 	if err == nil && found {
 		c.fill(tk, key, rv, deadline)
 	}

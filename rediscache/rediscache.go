@@ -83,7 +83,7 @@ func newCache[V any](opts Options[V], hk hooks) (*Cache[V], error) {
 	c.userOnInvalidations = ro.OnInvalidations
 	ro.DisableCache = false
 	ro.ClientTrackingOptions = []string{"OPTIN"}
-	ro.NewCacheStoreFn = func(rueidis.CacheStoreOption) rueidis.CacheStore { return trackOnlyStore{} }
+	ro.NewCacheStoreFn = func(rueidis.CacheStoreOption) rueidis.CacheStore { return trackOnlyStore[V]{c: c} }
 	ro.OnInvalidations = c.onInvalidations
 	c.client, err = rueidis.NewClient(ro)
 	if err != nil {
@@ -217,20 +217,23 @@ func (c *Cache[V]) isClosed() bool {
 	return c.closed
 }
 
-// readShared reads key from Redis as a tracked read, within Options.Timeout.
-// deadline bounds how long the near tier may keep the value: it is before
-// the Redis key expires, or zero if the key has no expiry.
-func (c *Cache[V]) readShared(ctx context.Context, key string) (v V, found bool, deadline time.Time, err error) {
+// readShared reads key from Redis as a tracked read, within Options.Timeout,
+// and returns the ticket to fill the near tier with. deadline bounds how
+// long the near tier may keep the value: it is before the Redis key
+// expires, or zero if the key has no expiry.
+func (c *Cache[V]) readShared(ctx context.Context, key string) (tk *ticket[V], v V, found bool, deadline time.Time, err error) {
 	rctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
+	tk = c.begin(key)
 	sent := time.Now()
 	msg, err := c.client.DoCache(rctx, c.client.B().Get().Key(c.opts.Prefix+key).Cache(), time.Hour).ToMessage()
+	c.end(key, tk)
 	if err != nil {
 		if rueidis.IsRedisNil(err) {
-			return v, false, deadline, nil
+			return tk, v, false, deadline, nil
 		}
 		c.stats.redisErrors.Add(1)
-		return v, false, deadline, fmt.Errorf("%w: GET %q: %w", ErrUnavailable, key, err)
+		return tk, v, false, deadline, fmt.Errorf("%w: GET %q: %w", ErrUnavailable, key, err)
 	}
 	if pxat := msg.CachePXAT(); pxat > 0 {
 		// rueidis's expiry is its receive time plus PTTL. Redis ran PTTL
@@ -243,13 +246,13 @@ func (c *Cache[V]) readShared(ctx context.Context, key string) (v V, found bool,
 	data, err := msg.AsBytes()
 	if err != nil {
 		c.stats.codecErrors.Add(1)
-		return v, false, deadline, fmt.Errorf("rediscache: GET %q: %w", key, err)
+		return tk, v, false, deadline, fmt.Errorf("rediscache: GET %q: %w", key, err)
 	}
 	if v, err = c.opts.Codec.Decode(data); err != nil {
 		c.stats.codecErrors.Add(1)
-		return v, false, deadline, fmt.Errorf("rediscache: GET %q: %w", key, err)
+		return tk, v, false, deadline, fmt.Errorf("rediscache: GET %q: %w", key, err)
 	}
-	return v, true, deadline, nil
+	return tk, v, true, deadline, nil
 }
 
 // write stores data for key with ttl (0: none), only if the key is absent

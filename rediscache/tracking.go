@@ -2,6 +2,7 @@ package rediscache
 
 import (
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,16 +27,31 @@ import (
 // follows it: rueidis hands the reply to the reading goroutine and goes on
 // to process the push on its own goroutine, so the push can be handled
 // before the reader fills the near tier, and the fill would then store a
-// value that Redis has already replaced and will not report again. Fills
-// therefore take a ticket before the read is sent: the key's stripe's
-// invalidation count and the current tier. An invalidation bumps the count
-// and deletes the near copy under the stripe's mutex; a fill stores only
-// if, under the same mutex, the count and the tier are unchanged. Either the
-// fill comes first and the invalidation deletes it, or the invalidation
-// comes first and the fill is dropped. A bump for another key of the same
-// stripe also drops the fill, which costs one more Redis read later and
-// never a stale value. A flush swaps in a new, empty tier; a fill holding a
-// ticket for the old tier lands in the old one, which nothing reads.
+// value that Redis has already replaced and will not report again.
+//
+// Fills therefore hold a ticket: the key's stripe's invalidation count and
+// the current tier, as they were when rueidis received the read's reply.
+// rueidis calls the connection's CacheStore.Update with each reply before
+// it reads the next message from that connection, so the store stamps the
+// pending reads of that key there (a read registers before it is sent,
+// with a stamp taken then, in case no reply is stamped). An invalidation
+// bumps the count and deletes the near copy under the stripe's mutex; a
+// fill stores only if, under the same mutex, the count and the tier still
+// equal the stamp. Either the fill comes first and the invalidation
+// deletes it, or the invalidation comes first and the fill is dropped.
+//
+// Why stamping at the reply is enough: a write that Redis runs after the
+// read pushes its invalidation on the connection that carried the read
+// (that is where Redis tracks the key), after the read's reply, so it is
+// processed after the stamp. Invalidations processed before the stamp are
+// for writes that ran before the read, whose result the read already
+// reflects; the invalidation this instance's own Set causes is one of
+// those for the Get that follows it. A stamp made by the reply of another
+// read of the same key is earlier than the read's own, so it only drops
+// more fills. A bump for another key of the same stripe also drops the
+// fill, which costs one more Redis read later and never a stale value. A
+// flush swaps in a new, empty tier; a fill stamped with the old tier lands
+// in the old one, which nothing reads.
 
 // numStripes is the number of stripes keys are spread over. A power of two.
 const numStripes = 256
@@ -51,7 +67,10 @@ type stripe[V any] struct {
 	// flights maps keys to their in-flight lookups (flight.go). Guarded by
 	// mu.
 	flights map[string]*flight[V]
-	_       [40]byte // keep neighbouring stripes' mutexes off one cache line
+	// reads maps keys to their tracked reads in flight, for the store to
+	// stamp. Guarded by mu.
+	reads map[string][]*ticket[V]
+	_     [32]byte // keep neighbouring stripes' mutexes off one cache line
 }
 
 // tier is one generation of the near tier. A flush replaces the Cache's
@@ -62,11 +81,17 @@ type tier[V any] struct {
 }
 
 // ticket is what a fill needs to prove that no invalidation of its key
-// happened since its read was sent.
+// happened since its read's reply arrived.
 type ticket[V any] struct {
+	// s is the key's stripe. Set by begin, never changed.
+	s *stripe[V]
+	// t and invalidations are the stamp: the tier and s's count. Set by
+	// begin, then once more by stamp when the reply arrives; guarded by
+	// s.mu.
 	t             *tier[V]
-	s             *stripe[V]
 	invalidations uint64
+	// stamped is set by stamp. Guarded by s.mu.
+	stamped bool
 }
 
 // newTier returns an empty near tier.
@@ -83,17 +108,53 @@ func (c *Cache[V]) stripeFor(key string) *stripe[V] {
 	return &c.stripes[maphash.String(c.seed, key)&(numStripes-1)]
 }
 
-// take returns a ticket for a read of key about to be sent.
-func (c *Cache[V]) take(key string) ticket[V] {
+// begin registers a tracked read of key about to be sent and returns its
+// ticket, stamped with the present; end must follow.
+func (c *Cache[V]) begin(key string) *ticket[V] {
 	s := c.stripeFor(key)
-	n := s.invalidations.Load()
-	return ticket[V]{t: c.tier.Load(), s: s, invalidations: n}
+	s.mu.Lock()
+	tk := &ticket[V]{s: s, t: c.tier.Load(), invalidations: s.invalidations.Load()}
+	if s.reads == nil {
+		s.reads = make(map[string][]*ticket[V])
+	}
+	s.reads[key] = append(s.reads[key], tk)
+	s.mu.Unlock()
+	return tk
+}
+
+// end unregisters a tracked read once its reply (or error) is back.
+func (c *Cache[V]) end(key string, tk *ticket[V]) {
+	tk.s.mu.Lock()
+	rs := tk.s.reads[key]
+	if i := slices.Index(rs, tk); i >= 0 {
+		rs = slices.Delete(rs, i, i+1)
+	}
+	if len(rs) == 0 {
+		delete(tk.s.reads, key)
+	} else {
+		tk.s.reads[key] = rs
+	}
+	tk.s.mu.Unlock()
+}
+
+// stamp records the present in the unstamped tickets of key's reads: a
+// reply for key has just arrived. It runs on rueidis's reading goroutine.
+func (c *Cache[V]) stamp(key string) {
+	s := c.stripeFor(key)
+	s.mu.Lock()
+	for _, tk := range s.reads[key] {
+		if !tk.stamped {
+			tk.stamped = true
+			tk.t, tk.invalidations = c.tier.Load(), s.invalidations.Load()
+		}
+	}
+	s.mu.Unlock()
 }
 
 // fill stores v for key in the near tier until deadline, unless the key
-// was invalidated or the tier flushed since tk was taken, or the deadline
+// was invalidated or the tier flushed since tk's stamp, or the deadline
 // has passed. A zero deadline means none. It reports whether v was stored.
-func (c *Cache[V]) fill(tk ticket[V], key string, v V, deadline time.Time) bool {
+func (c *Cache[V]) fill(tk *ticket[V], key string, v V, deadline time.Time) bool {
 	tk.s.mu.Lock()
 	defer tk.s.mu.Unlock()
 	if tk.s.invalidations.Load() != tk.invalidations || c.tier.Load() != tk.t {
@@ -162,17 +223,24 @@ func (c *Cache[V]) onInvalidations(keys []rueidis.RedisMessage) {
 // trackOnlyStore is the rueidis CacheStore of every connection: it keeps
 // nothing, so that rueidis sends every DoCache to Redis (with CLIENT
 // CACHING YES, so that Redis tracks the key) while the decoded values live
-// once, in the near tier, rather than as raw replies per connection.
-type trackOnlyStore struct{}
+// once, in the near tier, rather than as raw replies per connection. Its
+// Update stamps the tickets of the reads waiting for the reply.
+type trackOnlyStore[V any] struct {
+	c *Cache[V]
+}
 
 // Flight reports a miss, so that rueidis sends the read.
-func (trackOnlyStore) Flight(string, string, time.Duration, time.Time) (rueidis.RedisMessage, rueidis.CacheEntry) {
+func (trackOnlyStore[V]) Flight(string, string, time.Duration, time.Time) (rueidis.RedisMessage, rueidis.CacheEntry) {
 	return rueidis.RedisMessage{}, nil
 }
 
-// Update returns the reply's server-side expiry (Unix milliseconds), or 0
-// for none, which rueidis sets on the reply handed to the reader.
-func (trackOnlyStore) Update(_, _ string, val rueidis.RedisMessage) int64 {
+// Update stamps the reads of key and returns the reply's server-side
+// expiry (Unix milliseconds), or 0 for none, which rueidis sets on the
+// reply handed to the reader.
+func (st trackOnlyStore[V]) Update(key, _ string, val rueidis.RedisMessage) int64 {
+	if k, ok := strings.CutPrefix(key, st.c.opts.Prefix); ok {
+		st.c.stamp(k)
+	}
 	if pxat := val.CachePXAT(); pxat > 0 {
 		return pxat
 	}
@@ -180,11 +248,11 @@ func (trackOnlyStore) Update(_, _ string, val rueidis.RedisMessage) int64 {
 }
 
 // Cancel has nothing to cancel.
-func (trackOnlyStore) Cancel(string, string, error) {}
+func (trackOnlyStore[V]) Cancel(string, string, error) {}
 
 // Delete has nothing to delete: invalidations reach the near tier through
 // OnInvalidations.
-func (trackOnlyStore) Delete([]rueidis.RedisMessage) {}
+func (trackOnlyStore[V]) Delete([]rueidis.RedisMessage) {}
 
 // Close has nothing to flush: OnInvalidations(nil) flushes the near tier.
-func (trackOnlyStore) Close(error) {}
+func (trackOnlyStore[V]) Close(error) {}
