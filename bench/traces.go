@@ -147,9 +147,9 @@ func runTraceHitRatio(cfg Config, dir string, cs []CacheContender, progress func
 		for _, size := range info.Sizes {
 			for _, c := range cs {
 				m := c.New(size)
-				hits := replay(m, t)
+				hits, peak := replay(m, t)
 				m.Close()
-				out.Results = append(out.Results, HitRatioResult{Contender: c.Name, Trace: name, Size: size, Accesses: len(t), Hits: hits})
+				out.Results = append(out.Results, HitRatioResult{Contender: c.Name, Trace: name, Size: size, Accesses: len(t), Hits: hits, Peak: peak})
 			}
 			progress(".")
 		}

@@ -43,7 +43,7 @@ type call[V any] struct {
 	val  V
 	err  error
 	// stale is set by Set and Delete: the result must not be stored.
-	// Guarded by Cache.mu.
+	// Guarded by the lock of the calls shard holding the call.
 	stale bool
 	// waiters counts the callers that joined the call (tests use it).
 	waiters int
@@ -189,21 +189,21 @@ func (c *Cache[K, V]) complete(key K, cl *call[V], v V, w uint32, err error, loa
 	}
 	rs := c.removals()
 	now := c.now()
-	c.mu.Lock()
 	switch {
-	case !loaded || err != nil || cl.stale:
+	case !loaded || err != nil:
+		c.forget(key, cl)
 	case key != key: // a NaN, as in Set
 		c.stats.evictions.Add(1)
 		rs.add(key, v, Evicted)
+	case uint64(w) > c.max:
+		// Too heavy to store, as in Set; but a load never removes what a
+		// writer stored.
+		c.forget(key, cl)
+		c.stats.evictions.Add(1)
+		rs.add(key, v, Evicted)
 	default:
-		// The key cannot hold a live entry here (a Set would have made the
-		// call stale), but never overwrite one.
-		if n, ok := c.index.Load(key); !ok || n.expired(now) {
-			c.setLocked(key, v, w, deadline(now, c.ttl), now, &rs)
-		}
+		c.store(key, cl, v, w, now, &rs)
 	}
-	c.forgetLocked(key, cl)
-	c.mu.Unlock()
 	// Report before releasing the callers, so that what storing the value
 	// evicted has been reported when GetOrLoad returns, as with Set. If
 	// OnEvict panics, the deferred close still releases them.
@@ -212,9 +212,44 @@ func (c *Cache[K, V]) complete(key K, cl *call[V], v V, w uint32, err error, loa
 	rs.fire()
 }
 
-// forgetLocked removes cl from calls if it is still key's call. Caller
-// holds c.mu.
-func (c *Cache[K, V]) forgetLocked(key K, cl *call[V]) {
+// store stores a load's value v for key and removes its call cl, unless a
+// Set or Delete made cl stale or the index holds a live entry for key:
+// what a writer did while the load ran wins over the load.
+func (c *Cache[K, V]) store(key K, cl *call[V], v V, w uint32, now int64, rs *removals[K, V]) {
+	n := newNode(key, v, w, deadline(now, c.ttl))
+	pos := c.reserve()
+	var (
+		old            *node[K, V]
+		stored, loaded bool
+	)
+	// The stale check and the store happen under the calls shard's lock,
+	// which invalidate takes to mark a call stale before a writer touches
+	// the index.
+	c.calls.Compute(key, func(cur *call[V], ok bool) (*call[V], shardmap.ComputeOp) {
+		if !ok || cur != cl {
+			return cur, shardmap.CancelOp // detached: stale
+		}
+		c.loading.Add(-1)
+		c.index.Compute(key, func(e *node[K, V], ok bool) (*node[K, V], shardmap.ComputeOp) {
+			if ok && !e.expired(now) {
+				return e, shardmap.CancelOp
+			}
+			old, loaded, stored = e, ok, true
+			return n, shardmap.UpdateOp
+		})
+		return nil, shardmap.DeleteOp
+	})
+	if !stored {
+		c.buf.publish(pos, change[K, V]{})
+		c.maintain()
+		return
+	}
+	c.stored(pos, old, loaded, n, now, rs)
+	c.maintain()
+}
+
+// forget removes cl from calls if it is still key's call.
+func (c *Cache[K, V]) forget(key K, cl *call[V]) {
 	c.calls.Compute(key, func(old *call[V], ok bool) (*call[V], shardmap.ComputeOp) {
 		if ok && old == cl {
 			c.loading.Add(-1)
@@ -224,14 +259,18 @@ func (c *Cache[K, V]) forgetLocked(key K, cl *call[V]) {
 	})
 }
 
-// invalidateLocked detaches key's call, if any, so that its result is not
-// stored. Caller holds c.mu.
-func (c *Cache[K, V]) invalidateLocked(key K) {
+// invalidate detaches key's call, if any, so that its result is not
+// stored. Writers call it before they change key's index entry.
+func (c *Cache[K, V]) invalidate(key K) {
 	if c.loading.Load() == 0 {
 		return
 	}
-	if cl, ok := c.calls.Load(key); ok {
-		cl.stale = true
-		c.forgetLocked(key, cl)
-	}
+	c.calls.Compute(key, func(old *call[V], ok bool) (*call[V], shardmap.ComputeOp) {
+		if !ok {
+			return old, shardmap.CancelOp
+		}
+		old.stale = true
+		c.loading.Add(-1)
+		return nil, shardmap.DeleteOp
+	})
 }

@@ -37,6 +37,14 @@ type Options[K comparable, V any] struct {
 	// reaches the writer that caused the removal, but in the sweeper or a
 	// loader's goroutine it ends the program.
 	OnEvict func(key K, value V, reason Reason)
+
+	// Clock, if set, replaces time.Now as the source of time for deadlines
+	// and refresh ages; the cache measures time as the difference from
+	// its first reading. Without it the cache uses time.Now's monotonic
+	// clock, which testing/synctest also fakes: a cache made inside a
+	// synctest bubble sees the bubble's time either way. The sweeper's
+	// timers always run on real (or, in a bubble, the bubble's) time.
+	Clock func() time.Time
 }
 
 // Reason says why a value left the cache.

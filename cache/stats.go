@@ -36,10 +36,7 @@ func (c *Cache[K, V]) Stats() Stats {
 		Loads:       c.stats.loads.Load(),
 		LoadErrors:  c.stats.loadErrors.Load(),
 	}
-	for i := range c.stats.cells {
-		st.Hits += c.stats.cells[i].hits.Load()
-		st.Misses += c.stats.cells[i].misses.Load()
-	}
+	st.Hits, st.Misses = c.stats.lookups()
 	return st
 }
 
@@ -72,3 +69,12 @@ func newStats() stats {
 
 func (s *stats) hit()  { s.cells[rand.Uint32()&s.mask].hits.Add(1) }
 func (s *stats) miss() { s.cells[rand.Uint32()&s.mask].misses.Add(1) }
+
+// lookups returns the hit and miss counts.
+func (s *stats) lookups() (hits, misses uint64) {
+	for i := range s.cells {
+		hits += s.cells[i].hits.Load()
+		misses += s.cells[i].misses.Load()
+	}
+	return hits, misses
+}

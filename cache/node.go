@@ -1,0 +1,140 @@
+package cache
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// This file holds the cache entry, node. A node is immutable to readers
+// once it is in the index, except for its access word; Set builds a new
+// node rather than changing one in place, so that Get can read a node
+// without a lock.
+
+// Bits of node.acc.
+const (
+	// hitMask holds the number of Gets that found the node since the
+	// policy last looked at it, up to hitMax.
+	hitMask = 0xf
+	hitMax  = hitMask
+	// deadBit is set, once, by whoever removes the node from the index.
+	deadBit = 1 << 4
+	// timedBit is set at creation on a node that is a timedNode.
+	timedBit = 1 << 5
+)
+
+// Segments of the policy (node.seg).
+const (
+	segNone uint8 = iota
+	segWindow
+	segProbation
+	segProtected
+)
+
+// node is one cache entry. Its size matters: a cache of 1M small entries
+// holds 1M of them. For uint64 keys and values it is 32 bytes.
+//
+// A node's key is also held by the index's entry for it; the node needs
+// its own copy so that eviction, which starts from the node, can remove
+// the index entry (shardmap.Map offers no way from an entry's value back to
+// its key).
+type node[K comparable, V any] struct {
+	// key and value are immutable.
+	key   K
+	value V
+	// acc holds hitMask, deadBit and timedBit. Get increments the hit
+	// count with a compare-and-swap while it is below hitMax; the policy
+	// takes it (resets it to 0) under Cache.mu; the writer that removes
+	// the node from the index sets deadBit. timedBit never changes.
+	acc atomic.Uint32
+	// weight is the entry's weight, at least 1; immutable.
+	weight uint32
+	// pos is the node's position in its segment's ring (ring.go) while seg
+	// is not segNone. Guarded by Cache.mu.
+	pos uint32
+	// seg is the policy segment the node is in, segNone before the policy
+	// took it in and after it let it go. Guarded by Cache.mu.
+	seg uint8
+}
+
+// timedNode is a node with a deadline. Nodes of entries that expire are
+// allocated as timedNode and marked with timedBit; the others do not pay
+// for the deadline (for uint64 keys and values: 32 bytes instead of 48).
+type timedNode[K comparable, V any] struct {
+	// node must be the first field: timed converts a *node back to its
+	// timedNode.
+	node[K, V]
+	// expires is when the entry expires, in nanoseconds since the cache's
+	// epoch (Cache.now); never 0. Immutable.
+	expires int64
+	// heapIdx is the node's index in the expiry heap, or -1. Guarded by
+	// Cache.mu.
+	heapIdx int32
+}
+
+// newNode returns a node for key and value of weight w that expires at
+// expires (0: never).
+func newNode[K comparable, V any](key K, value V, w uint32, expires int64) *node[K, V] {
+	if expires == 0 {
+		return &node[K, V]{key: key, value: value, weight: w}
+	}
+	t := &timedNode[K, V]{node: node[K, V]{key: key, value: value, weight: w}, expires: expires, heapIdx: -1}
+	t.acc.Store(timedBit)
+	return &t.node
+}
+
+// timed returns n's timedNode, or nil if n has no deadline.
+func (n *node[K, V]) timed() *timedNode[K, V] {
+	if n.acc.Load()&timedBit == 0 {
+		return nil
+	}
+	// n was allocated as the first field of a timedNode (newNode), so
+	// this points to that timedNode.
+	return (*timedNode[K, V])(unsafe.Pointer(n))
+}
+
+// expiresAt returns n's deadline, 0 if it has none.
+func (n *node[K, V]) expiresAt() int64 {
+	if t := n.timed(); t != nil {
+		return t.expires
+	}
+	return 0
+}
+
+// expired reports whether n has expired at time now.
+func (n *node[K, V]) expired(now int64) bool {
+	t := n.timed()
+	return t != nil && now >= t.expires
+}
+
+// touch records a hit: one atomic load, plus one compare-and-swap while
+// the count is below hitMax. A hot node's count sits at hitMax between two
+// looks of the policy, so hits on it write nothing and its cache line stays
+// shared.
+func (n *node[K, V]) touch(a uint32) {
+	if a&hitMask < hitMax {
+		n.acc.CompareAndSwap(a, a+1)
+	}
+}
+
+// takeHits returns the hits recorded since the last call and resets the
+// count. Caller holds Cache.mu.
+func (n *node[K, V]) takeHits() uint32 {
+	return n.acc.And(^uint32(hitMask)) & hitMask
+}
+
+// addHits adds k to the hit count, up to hitMax.
+func (n *node[K, V]) addHits(k uint32) {
+	for {
+		a := n.acc.Load()
+		h := min(a&hitMask+k, hitMax)
+		if n.acc.CompareAndSwap(a, a&^hitMask|h) {
+			return
+		}
+	}
+}
+
+// kill marks n as removed from the index.
+func (n *node[K, V]) kill() { n.acc.Or(deadBit) }
+
+// dead reports whether n was removed from the index.
+func (n *node[K, V]) dead() bool { return n.acc.Load()&deadBit != 0 }
