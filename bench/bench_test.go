@@ -136,7 +136,7 @@ func TestSmoke(t *testing.T) {
 	cfg := configFor("smoke")
 	// 200 keys is above SharedKeys: those cells build one map at a time.
 	cfg.Keys = []int{100, 200}
-	cfg.SharedKeys, cfg.OpsKeys = 100, 100
+	cfg.SharedKeys, cfg.OpsKeys, cfg.BigPasses = 100, 100, 2
 	cfg.Duration = time.Millisecond
 	cfg.Growth = []int{5_000}
 	cs := contenders()

@@ -45,8 +45,8 @@ type Config struct {
 	Keys []int
 	// SharedKeys is the largest key count at which every contender's map
 	// is held at once, so that the contenders can take turns; above it,
-	// one map at a time is built (see runAlone).
-	SharedKeys int
+	// one map at a time is built, BigPasses times (see runAlone).
+	SharedKeys, BigPasses int
 	// OpsKeys is the key count, one of Keys and at most SharedKeys, of the
 	// single-goroutine Store cells and the allocation counts.
 	OpsKeys int
@@ -85,22 +85,22 @@ func configFor(mode string) Config {
 	gs := slices.Compact([]int{1, p})
 	switch mode {
 	case "smoke":
-		return Config{Mode: mode, Keys: []int{100, 1_000}, SharedKeys: 1_000, OpsKeys: 1_000, HotKeys: 100,
+		return Config{Mode: mode, Keys: []int{100, 1_000}, SharedKeys: 1_000, BigPasses: 1, OpsKeys: 1_000, HotKeys: 100,
 			Goroutines: gs, Duration: 2 * time.Millisecond, Rounds: 1,
 			Growth: []int{20_000}, EntryN: 10_000, GiveBackN: 20_000, NoiseProbe: 10 * time.Millisecond,
 			HitKeys: 10_000, HitAccesses: 40_000, CacheKeys: 1_000, CacheEntryN: 10_000}
 	case "quick":
-		return Config{Mode: mode, Keys: []int{1_000, 1_000_000}, SharedKeys: 1_000_000, OpsKeys: 1_000_000, HotKeys: 1_000,
+		return Config{Mode: mode, Keys: []int{1_000, 1_000_000}, SharedKeys: 1_000_000, BigPasses: 1, OpsKeys: 1_000_000, HotKeys: 1_000,
 			Goroutines: gs, Duration: 100 * time.Millisecond, Rounds: 5,
 			Growth: []int{500_000}, EntryN: 200_000, GiveBackN: 500_000, NoiseProbe: 500 * time.Millisecond,
 			HitKeys: 100_000, HitAccesses: 500_000, CacheKeys: 100_000, CacheEntryN: 100_000}
 	case "full":
-		return Config{Mode: mode, Keys: []int{1_000, 1_000_000, 16_000_000}, SharedKeys: 1_000_000, OpsKeys: 1_000_000, HotKeys: 1_000,
-			Goroutines: slices.Compact([]int{1, p, 4 * p}), Duration: 2 * time.Second, Rounds: 10,
+		return Config{Mode: mode, Keys: []int{1_000, 1_000_000, 16_000_000}, SharedKeys: 1_000_000, BigPasses: 2, OpsKeys: 1_000_000,
+			HotKeys: 1_000, Goroutines: slices.Compact([]int{1, p, 4 * p}), Duration: 2 * time.Second, Rounds: 10,
 			Growth: []int{4_000_000, 16_000_000}, EntryN: 1_000_000, GiveBackN: 4_000_000, NoiseProbe: time.Second,
 			HitKeys: 1_000_000, HitAccesses: 5_000_000, CacheKeys: 1_000_000, CacheEntryN: 1_000_000}
 	}
-	return Config{Mode: "default", Keys: []int{1_000, 1_000_000, 16_000_000}, SharedKeys: 1_000_000, OpsKeys: 1_000_000, HotKeys: 1_000,
+	return Config{Mode: "default", Keys: []int{1_000, 1_000_000, 16_000_000}, SharedKeys: 1_000_000, BigPasses: 1, OpsKeys: 1_000_000, HotKeys: 1_000,
 		Goroutines: gs, Duration: 500 * time.Millisecond, Rounds: 5,
 		Growth: []int{4_000_000}, EntryN: 1_000_000, GiveBackN: 4_000_000, NoiseProbe: time.Second,
 		HitKeys: 1_000_000, HitAccesses: 2_000_000, CacheKeys: 1_000_000, CacheEntryN: 1_000_000}

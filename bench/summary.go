@@ -59,9 +59,17 @@ func writeMethod(b *strings.Builder, r Results) {
 		"directly (no interface or generic dictionary; the bench tests check the machine code), and the loops are "+
 		"the same for every contender but for those calls. Maps are built with defaults, not presized, and "+
 		"prefilled; deleted keys are stored back, so sizes hold. In each cell the contenders take turns, %d round(s) "+
-		"in rotated order, %v per contender in all; above %s keys one map is held at a time, built twice "+
-		"(contenders in order, then in reverse), with the cells rotated among its rounds. Ratios are to %s.\n\n",
-		c.Rounds, c.Duration, countName(c.SharedKeys), baseline)
+		"in rotated order, %v per contender in all; above %s keys one map is held at a time, built %s, "+
+		"with the cells rotated among its rounds, and only shardmap and xsync run. Ratios are to %s.\n\n",
+		c.Rounds, c.Duration, countName(c.SharedKeys), passesName(c.BigPasses), baseline)
+}
+
+// passesName says how often runAlone builds each map.
+func passesName(passes int) string {
+	if passes <= 1 {
+		return "once per contender, the contenders one after another"
+	}
+	return fmt.Sprintf("%d times per contender, in passes over the contenders in alternating order", passes)
 }
 
 // target is one line of the targets table.
@@ -394,10 +402,10 @@ func writeThroughput(b *strings.Builder, r Results) {
 	fmt.Fprintf(b, "## Throughput\n\nOperations per second, all goroutines together, and the ratio to %s. "+
 		"Up to %s keys, each key count prefills one map per contender, held together; in each cell the contenders "+
 		"take turns, %d rounds of %v each in rotated order (%v per contender in all). Above %s keys one map at a time "+
-		"is built, in %d passes over the contenders in alternating order, each running every cell in %d rounds of %v. "+
+		"is built, %s, each time running every cell in %d rounds of %v. "+
 		"Deleted keys are stored back later, so the maps keep their size. – marks a contender not run at that size.\n\n",
 		baseline, countName(c.SharedKeys), c.Rounds, c.Duration/time.Duration(max(c.Rounds, 1)), c.Duration,
-		countName(c.SharedKeys), bigPasses, c.Rounds, c.Duration/time.Duration(max(c.Rounds*bigPasses, 1)))
+		countName(c.SharedKeys), passesName(c.BigPasses), c.Rounds, c.Duration/time.Duration(max(c.Rounds*c.BigPasses, 1)))
 	b.WriteString(disturbedNote(r.Throughput))
 	for _, kt := range []string{"uint64", "string"} {
 		for _, n := range c.Keys {

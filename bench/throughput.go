@@ -150,6 +150,21 @@ func prefillKeys[K Key](m Map[K], ks *keySpace[K]) {
 	}
 }
 
+// prefillParallel is prefillKeys from GOMAXPROCS goroutines, each storing
+// its own share of the keys: for the concurrent maps only.
+func prefillParallel[K Key](m Map[K], ks *keySpace[K]) {
+	g := uint64(runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for j := range g {
+		wg.Go(func() {
+			for i := j; i < ks.n; i += g {
+				m.Store(ks.key(i), i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // prefill stores keys[i] with value i for every i.
 func prefill[K Key](m Map[K], keys []K) {
 	for i, k := range keys {
@@ -231,26 +246,24 @@ func runShared[K Key](maps []Runner[K], ks *keySpace[K], cells []cell, d time.Du
 	}
 }
 
-// bigPasses is how many times each contender's map is built in runAlone:
-// the contenders run in order, then in reverse order.
-const bigPasses = 2
-
 // runAlone measures cells like runShared, for key counts too big to hold
 // every contender's map at once: one map at a time is built, prefilled,
-// run through every cell (rounds times, rotating the cells), then dropped
-// and collected before the next contender's. There are bigPasses passes
-// over the contenders, in alternating order, each with half the time, so
-// that a slow phase of the machine does not fall on one contender only.
-func runAlone[K Key](cs []Contender, ks *keySpace[K], cells []cell, d time.Duration, rounds int, ct *cellTurns) {
-	per := d / time.Duration(rounds*bigPasses)
-	for p := range bigPasses {
+// run through every cell (rounds times, rotating the cells, so that a slow
+// phase of the machine spreads over them), then dropped and collected
+// before the next contender's. With passes above 1 the contenders are run
+// that many times, in alternating order, sharing the time d, so that a
+// slow phase does not fall on one contender only; each pass fills every map
+// again.
+func runAlone[K Key](cs []Contender, ks *keySpace[K], cells []cell, d time.Duration, rounds, passes int, ct *cellTurns) {
+	per := d / time.Duration(rounds*passes)
+	for p := range passes {
 		for j := range cs {
 			i := j
 			if p%2 == 1 {
 				i = len(cs) - 1 - j
 			}
 			m := newMap[K](cs[i])
-			prefillKeys(m, ks)
+			prefillParallel(m, ks)
 			runtime.GC()
 			for r := range rounds {
 				for k := range cells {
@@ -345,7 +358,7 @@ func runThroughput[K Key](cfg Config, cs []Contender, progress func(string)) Thr
 		}
 		ct := newCellTurns(len(in), len(cells))
 		if n > cfg.SharedKeys {
-			runAlone(in, ks, cells, cfg.Duration, cfg.Rounds, ct)
+			runAlone(in, ks, cells, cfg.Duration, cfg.Rounds, cfg.BigPasses, ct)
 		} else {
 			maps := make([]Runner[K], len(in))
 			insert := make([]float64, len(in))
