@@ -10,6 +10,7 @@ package main
 import (
 	"math"
 	"net/http"
+	"slices"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -30,30 +31,43 @@ type directives struct {
 	hasSWR, hasSIE                    bool
 	maxAge, sMaxAge                   time.Duration
 	staleWhileRevalid, staleIfError   time.Duration
+	// omit lists, canonicalised, the fields named by the qualified forms
+	// no-cache="..." and private="...": the response may be stored and
+	// reused without them (RFC 9111 sections 5.2.2.4 and 5.2.2.7).
+	omit []string
 }
 
 // parseDirectives parses every Cache-Control field value in values.
-// Directive names are case-insensitive; unknown directives are ignored. The
-// qualified forms no-cache="field" and private="field" are treated as their
-// unqualified forms, which is the conservative reading for a shared cache.
-// A directive with a malformed delta-seconds value is ignored, except
-// max-age and s-maxage, which then count as 0 (stale at once), as RFC 9111
-// section 4.2.1 suggests for invalid freshness information. When a
-// directive appears twice, the first occurrence counts.
+// Directive names are case-insensitive; unknown directives are ignored.
+// Quoted arguments may contain commas. The qualified forms
+// no-cache="a, b" and private="a, b" let the response be stored without
+// the fields they name; a qualified form with an empty or malformed list
+// is taken as the unqualified one. A directive with a malformed
+// delta-seconds value is ignored, except max-age and s-maxage, which then
+// count as 0 (stale at once), as RFC 9111 section 4.2.1 suggests for
+// invalid freshness information. When a directive appears twice, the
+// first occurrence counts.
 func parseDirectives(values []string) directives {
 	var d directives
 	for _, v := range values {
-		for part := range strings.SplitSeq(v, ",") {
-			name, arg, _ := strings.Cut(strings.TrimSpace(part), "=")
+		for _, part := range splitDirectives(v) {
+			name, arg, hasArg := strings.Cut(strings.TrimSpace(part), "=")
 			name = strings.ToLower(strings.TrimSpace(name))
-			arg = strings.Trim(strings.TrimSpace(arg), `"`)
+			arg = strings.TrimSpace(arg)
+			quoted := len(arg) >= 2 && arg[0] == '"' && arg[len(arg)-1] == '"'
+			arg = strings.Trim(arg, `"`)
 			switch name {
 			case "no-store":
 				d.noStore = true
-			case "no-cache":
-				d.noCache = true
-			case "private":
-				d.private = true
+			case "no-cache", "private":
+				fields, ok := fieldList(arg)
+				if hasArg && quoted && ok {
+					d.omit = append(d.omit, fields...)
+				} else if name == "no-cache" {
+					d.noCache = true
+				} else {
+					d.private = true
+				}
 			case "public":
 				d.public = true
 			case "must-revalidate":
@@ -86,6 +100,45 @@ func parseDirectives(values []string) directives {
 		}
 	}
 	return d
+}
+
+// splitDirectives splits a Cache-Control value at the commas that are not
+// inside a quoted string.
+func splitDirectives(v string) []string {
+	if !strings.Contains(v, `"`) {
+		return strings.Split(v, ",")
+	}
+	var parts []string
+	start, inQuote := 0, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\' && inQuote:
+			i++
+		case c == '"':
+			inQuote = !inQuote
+		case c == ',' && !inQuote:
+			parts = append(parts, v[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, v[start:])
+}
+
+// fieldList parses the field names of a qualified no-cache or private,
+// canonicalised. ok is false for an empty list or one that is not all
+// field names.
+func fieldList(arg string) (names []string, ok bool) {
+	for name := range strings.SplitSeq(arg, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if !validFieldName(name) {
+			return nil, false
+		}
+		names = append(names, http.CanonicalHeaderKey(name))
+	}
+	return names, len(names) > 0
 }
 
 // parseDelta parses delta-seconds (RFC 9111 section 1.2.2): one or more
@@ -189,8 +242,10 @@ type decision struct {
 	// authOK means the response may answer requests that carry
 	// Authorization (RFC 9111 section 3.5).
 	authOK bool
-	// stripCookie means the stored copy must not keep Set-Cookie.
-	stripCookie bool
+	// omit lists the fields the stored copy must not keep: those named by
+	// a qualified no-cache or private, and Set-Cookie under cookieStrip.
+	// The response that fetched it still carries them.
+	omit []string
 }
 
 // effectiveDirectives returns the directives that govern this cache for a
@@ -268,7 +323,12 @@ func (pol policy) decide(status int, h http.Header, hasAuth bool, respTime time.
 			dec.reason = "no freshness information and no validator"
 		}
 	}
-	dec.stripCookie = dec.store && setsCookie && pol.cookies == cookieStrip
+	if dec.store {
+		dec.omit = d.omit
+		if setsCookie && pol.cookies == cookieStrip {
+			dec.omit = append(slices.Clip(dec.omit), "Set-Cookie")
+		}
+	}
 	if dec.revalidate {
 		dec.lifetime = 0
 	}

@@ -1,16 +1,24 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
 
 func TestParseDirectives(t *testing.T) {
-	d := parseDirectives([]string{`Public, MAX-AGE=60, s-maxage="120"`, `no-cache="Set-Cookie", stale-while-revalidate=30, max-stale`})
-	if !d.public || !d.noCache || !d.hasMaxAge || d.maxAge != time.Minute || !d.hasSMaxAge || d.sMaxAge != 2*time.Minute ||
+	d := parseDirectives([]string{`Public, MAX-AGE=60, s-maxage="120"`, `no-cache, private="x-a, X-B", stale-while-revalidate=30, max-stale`})
+	if !d.public || !d.noCache || fmt.Sprint(d.omit) != "[X-A X-B]" || !d.hasMaxAge || d.maxAge != time.Minute || !d.hasSMaxAge || d.sMaxAge != 2*time.Minute ||
 		!d.hasSWR || d.staleWhileRevalid != 30*time.Second || d.noStore || d.private {
 		t.Fatalf("parsed %+v", d)
+	}
+	if d := parseDirectives([]string{`no-cache="set-cookie, x-a", max-age=5`}); d.noCache || fmt.Sprint(d.omit) != "[Set-Cookie X-A]" || d.maxAge != 5*time.Second {
+		t.Fatalf("qualified no-cache: %+v", d)
+	}
+	if d := parseDirectives([]string{`no-cache="", private="not a field"`}); !d.noCache || !d.private || d.omit != nil {
+		t.Fatalf("malformed qualified forms: %+v, want the unqualified ones", d)
 	}
 	if d := parseDirectives([]string{"max-age=abc"}); !d.hasMaxAge || d.maxAge != 0 {
 		t.Fatalf("malformed max-age: %+v, want present and 0", d)
@@ -90,8 +98,8 @@ func TestDecideCookiesAndHeuristics(t *testing.T) {
 		cookieStrip: {true, true}, cookieStore: {true, false}, cookieBypass: {false, false},
 	} {
 		dec := policy{cookies: mode}.decide(200, h, false, now)
-		if dec.store != want.store || dec.stripCookie != want.strip {
-			t.Errorf("mode %d: store %v strip %v, want %v %v", mode, dec.store, dec.stripCookie, want.store, want.strip)
+		if strip := slices.Contains(dec.omit, "Set-Cookie"); dec.store != want.store || strip != want.strip {
+			t.Errorf("mode %d: store %v strip %v, want %v %v", mode, dec.store, strip, want.store, want.strip)
 		}
 	}
 	lm := http.Header{"Date": {now.Format(http.TimeFormat)}, "Last-Modified": {now.Add(-100 * time.Hour).Format(http.TimeFormat)}}

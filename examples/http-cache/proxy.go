@@ -447,8 +447,14 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 		e := stale.refreshed(resp.Header, reqTime, respTime, p.policy)
 		p.store.put(target, e, respTime)
 		finish(e, resultRevalidated, nil)
-		if c := resp.Header["Set-Cookie"]; len(c) > 0 && p.policy.cookies != cookieStore {
-			w.Header()["Set-Cookie"] = c // for this client only
+		omit := e.dec.omit
+		if p.policy.cookies != cookieStore {
+			omit = append(slices.Clip(omit), "Set-Cookie")
+		}
+		for _, name := range omit {
+			if v := resp.Header[name]; len(v) > 0 {
+				w.Header()[name] = v // for this client only
+			}
 		}
 		p.serveEntry(w, r, e, resultRevalidated, respTime)
 		return
@@ -497,18 +503,29 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	if names := varyNames(resp.Header); len(names) > 0 {
 		ekey = variantKey(target, names, r.Header)
 	}
-	var cookies []string
-	if dec.stripCookie {
-		cookies = resp.Header["Set-Cookie"]
-		delete(resp.Header, "Set-Cookie")
-	}
+	own := takeFields(resp.Header, dec.omit)
 	e := newEntry(ekey, resp.StatusCode, resp.Header, body, reqTime, respTime, dec, r.Header)
 	p.store.put(target, e, respTime)
 	finish(e, resultMiss, nil)
-	if cookies != nil {
-		w.Header()["Set-Cookie"] = cookies // for this client only
+	for k, v := range own {
+		w.Header()[k] = v // for this client only
 	}
 	p.serveEntry(w, r, e, resultMiss, respTime)
+}
+
+// takeFields removes the named fields from h and returns them.
+func takeFields(h http.Header, names []string) http.Header {
+	var taken http.Header
+	for _, name := range names {
+		if v, ok := h[name]; ok {
+			if taken == nil {
+				taken = http.Header{}
+			}
+			taken[name] = v
+			delete(h, name)
+		}
+	}
+	return taken
 }
 
 // serverError reports whether an origin status lets a stale response
@@ -628,9 +645,7 @@ func (p *proxy) refresh(key, target string, e *entry, header http.Header, remote
 	if names := varyNames(resp.Header); len(names) > 0 {
 		ekey = variantKey(target, names, header)
 	}
-	if dec.stripCookie {
-		delete(resp.Header, "Set-Cookie")
-	}
+	takeFields(resp.Header, dec.omit)
 	p.store.put(target, newEntry(ekey, resp.StatusCode, resp.Header, body, reqTime, respTime, dec, header), respTime)
 	return nil
 }

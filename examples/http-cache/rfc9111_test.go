@@ -525,3 +525,31 @@ func TestNotModifiedUpdatesStoredFields(t *testing.T) {
 		t.Fatalf("fields after the 304: %v", r.header)
 	}
 }
+
+func TestQualifiedNoCacheAndPrivate(t *testing.T) {
+	e := newEnv(t, nil)
+	e.handle("/q", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Cache-Control", `no-cache="X-A, x-b"`)
+		w.Header().Add("Cache-Control", `private="X-User", max-age=100`)
+		w.Header().Set("X-A", "1")
+		w.Header().Set("X-B", "2")
+		w.Header().Set("X-User", "alice")
+		w.Header().Set("X-C", "3")
+		io.WriteString(w, "Q")
+	})
+	first := e.get("/q")
+	expect(t, "first", first, 200, "MISS", "Q")
+	if first.header.Get("X-A") != "1" || first.header.Get("X-User") != "alice" {
+		t.Fatalf("the fetching client lost the listed fields: %v", first.header)
+	}
+	r := e.get("/q")
+	expect(t, "second", r, 200, "HIT", "Q")
+	for _, name := range []string{"X-A", "X-B", "X-User"} {
+		if v := r.header.Get(name); v != "" {
+			t.Fatalf("hit carries %s: %q", name, v)
+		}
+	}
+	if r.header.Get("X-C") != "3" {
+		t.Fatalf("hit lost an unlisted field: %v", r.header)
+	}
+}

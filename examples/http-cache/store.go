@@ -191,6 +191,9 @@ func (e *entry) refreshed(h http.Header, reqTime, respTime time.Time, pol policy
 		// The origin now forbids storing; serve this once, do not keep.
 		dec = decision{revalidate: true}
 	}
+	for _, name := range dec.omit {
+		delete(merged, name)
+	}
 	dec.authOK = dec.authOK && e.dec.authOK
 	n := &entry{
 		key:           e.key,
