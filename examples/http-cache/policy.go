@@ -10,8 +10,8 @@ package main
 import (
 	"math"
 	"net/http"
-	"slices"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
