@@ -1,8 +1,11 @@
 // Command http-cache is a caching reverse proxy for one slow origin. It
-// caches GET and HEAD responses in memory under a byte bound, following the
-// parts of RFC 9111 a shared cache needs: freshness from Cache-Control and
-// Expires, no-store, private, no-cache, Authorization, Vary, revalidation
-// with ETag and Last-Modified, and stale-while-revalidate. Concurrent
+// caches GET and HEAD responses in memory under a byte bound, following
+// RFC 9111 as a shared cache: freshness from Cache-Control,
+// CDN-Cache-Control (RFC 9213), strict Expires and heuristics, no-store,
+// private, no-cache, must-understand, Authorization, Vary, revalidation
+// with ETag and Last-Modified (HEAD with HEAD), stale-while-revalidate and
+// stale-if-error, Range requests from stored responses, interim 1xx
+// responses relayed, and invalidation after unsafe methods. Concurrent
 // misses for one key make one origin request. It serves Prometheus metrics
 // at /metrics, a status page at /_cache/, and purges with a bearer token.
 //

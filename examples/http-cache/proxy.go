@@ -374,10 +374,12 @@ func (p *proxy) land(key string, fl *flight) {
 }
 
 // fill fetches target from the origin and answers r, storing the response
-// if the rules allow. stale, if not nil, is the stored entry to
-// revalidate. fl, if not nil, is the flight r leads: the fetch then
-// outlives r's client, and its outcome is handed to the waiters before r
-// is answered.
+// if the rules allow. The origin's interim responses are relayed to r's
+// client. stale, if not nil, is the stored stale entry: it is revalidated
+// if it has validators, and answers instead of an origin failure when its
+// stale-on-error window allows. fl, if not nil, is the flight r leads: the
+// fetch then outlives r's client, and its outcome is handed to the waiters
+// before r is answered.
 func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string, stale *entry, fl *flight) {
 	landed := fl == nil
 	finish := func(e *entry, res result, err error) {
