@@ -377,7 +377,7 @@ http-cache is serving %[1]s in front of the demo origin at %[2]s
   curl -si %[1]s/nostore                     # no-store: always MISS
   curl -si %[1]s/private                     # private: never stored
   curl -si %[1]s/etag                        # no-cache + ETag: REVALIDATED (304 from origin)
-  curl -si %[1]s/lastmod                     # Last-Modified only: revalidated with If-Modified-Since
+  curl -si %[1]s/lastmod                     # Last-Modified only: fresh for 10%% of its age, then If-Modified-Since
   curl -si -H 'Accept-Language: fr' %[1]s/vary   # one stored copy per language
   curl -si %[1]s/swr                         # max-age=5, stale-while-revalidate=30: STALE after 5s
   curl -si %[1]s/big -o /dev/null            # 16MiB, over -max-object: streamed, never stored
