@@ -90,8 +90,10 @@ type proxy struct {
 	originBase string
 	transport  http.RoundTripper
 	store      *store
-	policy     policy
-	metrics    *metrics
+	// policy is the caching rules from cfg; set by newProxy, read-only
+	// afterwards.
+	policy  policy
+	metrics *metrics
 	log        *slog.Logger
 	now        func() time.Time
 	status     *template.Template

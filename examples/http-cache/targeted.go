@@ -22,13 +22,13 @@ const (
 	sfOther // decimal, string, token, byte sequence or inner list
 )
 
-// sfMember is one Dictionary member: its key, the kind of its value and,
-// for integers, the value.
+// sfMember is one parsed Dictionary member; parseSFDictionary fills it.
 type sfMember struct {
+	// key is the member's key and kind the type of its value.
 	key  string
 	kind sfItemKind
-	n    int64
-	// b is the value of a boolean.
+	// n is the value of an integer, b that of a boolean.
+	n int64
 	b bool
 }
 
@@ -90,8 +90,10 @@ func parseTargeted(values []string) (d directives, ok bool) {
 	return d, true
 }
 
-// sfParser is a cursor over a Structured Field value.
+// sfParser is a cursor over a Structured Field value; it belongs to one
+// parse call.
 type sfParser struct {
+	// s is the field value and i the offset of the next byte to read.
 	s string
 	i int
 }
