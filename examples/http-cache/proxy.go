@@ -94,9 +94,9 @@ type proxy struct {
 	// afterwards.
 	policy  policy
 	metrics *metrics
-	log        *slog.Logger
-	now        func() time.Time
-	status     *template.Template
+	log     *slog.Logger
+	now     func() time.Time
+	status  *template.Template
 
 	// flights maps cache keys to their fetch in progress.
 	flights *shardmap.Map[string, *flight]
