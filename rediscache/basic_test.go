@@ -210,3 +210,24 @@ func TestClosed(t *testing.T) {
 		t.Fatalf("Set after Close: %v, want ErrClosed", err)
 	}
 }
+
+func TestCallerContextIsNotAnOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newTest[string](t, []string{srv.Addr}, nil, hooks{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, err := range map[string]error{
+		"Set":    c.Set(ctx, "k", "v"),
+		"Delete": c.Delete(ctx, "k"),
+	} {
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s with a cancelled context: %v; want context.Canceled, not ErrUnavailable", name, err)
+		}
+	}
+	if _, _, err := c.Get(ctx, "k"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Get with a cancelled context: %v", err)
+	}
+	if n := c.Stats().RedisErrors; n != 0 {
+		t.Errorf("%d Redis errors counted for cancelled callers", n)
+	}
+}

@@ -33,6 +33,9 @@ type loader[V any] func(ctx context.Context, key string) (V, time.Duration, erro
 // starting one. With a nil load a Redis miss is reported as found false.
 func (c *Cache[V]) lookup(ctx context.Context, key string, load loader[V]) (V, bool, error) {
 	var zero V
+	if err := ctx.Err(); err != nil {
+		return zero, false, fmt.Errorf("rediscache: looking up %q: %w", key, err)
+	}
 	for {
 		s := c.stripeFor(key)
 		s.mu.Lock()

@@ -32,6 +32,8 @@ type Options[V any] struct {
 	// ClientTrackingOptions (OPTIN) and NewCacheStoreFn; OnInvalidations,
 	// if set, is still called, after the near tier has handled each
 	// message. A zero ConnWriteTimeout becomes DefaultConnWriteTimeout.
+	// Every connection that closes flushes the near tier, so a
+	// ConnLifetime flushes it once per lifetime.
 	Redis rueidis.ClientOption
 
 	// Prefix is put before every key in Redis, so that several caches (or
@@ -54,7 +56,9 @@ type Options[V any] struct {
 	// decoded values. Its TTL, if set, caps how long a value stays near
 	// (the Redis key's remaining time to live caps it too). Without
 	// MaxEntries or MaxWeight it holds DefaultNearEntries entries. Its
-	// OnEvict also sees the removals made by invalidations (Deleted).
+	// OnEvict also sees the removals made by invalidations (Deleted), but
+	// not those of a flush, which drops the whole tier at once; it runs
+	// while a lock of this Cache is held, so it must not call the Cache.
 	Near cache.Options[string, V]
 
 	// Codec encodes values for Redis. It may be nil when V is []byte or

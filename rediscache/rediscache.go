@@ -133,8 +133,8 @@ func (c *Cache[V]) GetOrLoad(ctx context.Context, key string, load func(ctx cont
 }
 
 // GetOrLoadWithTTL is GetOrLoad with a loader that also returns the value's
-// time to live in Redis (0: no expiry), for values whose lifetime depends
-// on what was loaded, such as HTTP responses.
+// time to live in Redis (0 or less: no expiry), for values whose lifetime
+// depends on what was loaded, such as HTTP responses.
 func (c *Cache[V]) GetOrLoadWithTTL(ctx context.Context, key string, load func(ctx context.Context, key string) (V, time.Duration, error)) (V, error) {
 	if v, ok := c.tier.Load().near.Get(key); ok {
 		return v, nil
@@ -187,8 +187,7 @@ func (c *Cache[V]) Delete(ctx context.Context, key string) error {
 	err := c.client.Do(rctx, c.client.B().Del().Key(c.opts.Prefix+key).Build()).Error()
 	c.invalidate(key)
 	if err != nil {
-		c.stats.redisErrors.Add(1)
-		return fmt.Errorf("%w: DEL %q: %w", ErrUnavailable, key, err)
+		return c.failed(ctx, "DEL", key, err)
 	}
 	return nil
 }
@@ -232,8 +231,7 @@ func (c *Cache[V]) readShared(ctx context.Context, key string) (tk *ticket[V], v
 		if rueidis.IsRedisNil(err) {
 			return tk, v, false, deadline, nil
 		}
-		c.stats.redisErrors.Add(1)
-		return tk, v, false, deadline, fmt.Errorf("%w: GET %q: %w", ErrUnavailable, key, err)
+		return tk, v, false, deadline, c.failed(ctx, "GET", key, err)
 	}
 	if pxat := msg.CachePXAT(); pxat > 0 {
 		// rueidis's expiry is its receive time plus PTTL. Redis ran PTTL
@@ -271,8 +269,18 @@ func (c *Cache[V]) write(ctx context.Context, key string, data []byte, ttl time.
 	cmd := c.client.B().Arbitrary("SET").Keys(c.opts.Prefix + key).Args(args...).Build()
 	err := c.client.Do(rctx, cmd).Error()
 	if err != nil && !rueidis.IsRedisNil(err) { // NX on a present key replies nil
-		c.stats.redisErrors.Add(1)
-		return fmt.Errorf("%w: SET %q: %w", ErrUnavailable, key, err)
+		return c.failed(ctx, "SET", key, err)
 	}
 	return nil
+}
+
+// failed returns the error for a Redis call that failed: ctx's own error if
+// the caller's context ended (Redis may be fine), else one wrapping
+// ErrUnavailable, counted in Stats.RedisErrors.
+func (c *Cache[V]) failed(ctx context.Context, op, key string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("rediscache: %s %q: %w", op, key, ctx.Err())
+	}
+	c.stats.redisErrors.Add(1)
+	return fmt.Errorf("%w: %s %q: %w", ErrUnavailable, op, key, err)
 }
