@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"testing"
 	"time"
 )
@@ -47,4 +48,46 @@ func TestParseHTTPDate(t *testing.T) {
 			t.Errorf("parseHTTPDate(%q) = %v, want invalid", s, got)
 		}
 	}
+}
+
+// rfc850GMT is the obsolete RFC 850 format as HTTP writes it (time.RFC850
+// writes the zone of the time, "UTC" for UTC).
+const rfc850GMT = "Monday, 02-Jan-06 15:04:05 GMT"
+
+// TestParseHTTPDateRoundTrip checks every format against time.Format for
+// a spread of instants: each parses back to the instant it was made from.
+func TestParseHTTPDateRoundTrip(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	start := time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 5000 {
+		at := start.Add(time.Duration(i) * 1234567 * time.Second) // about 14 days apart, varied times
+		for _, layout := range []string{http.TimeFormat, rfc850GMT, time.ANSIC} {
+			if layout == rfc850GMT && (at.Year() < now.Year()-49 || at.Year() > now.Year()+50) {
+				continue // two-digit years cover one century around now
+			}
+			s := at.Format(layout)
+			if got, ok := parseHTTPDate(s, now); !ok || !got.Equal(at) {
+				t.Fatalf("parseHTTPDate(%q) = %v, %v; want %v", s, got, ok, at)
+			}
+		}
+	}
+}
+
+// FuzzParseHTTPDate checks that any input either fails or parses to an
+// instant whose IMF-fixdate form parses to the same instant.
+func FuzzParseHTTPDate(f *testing.F) {
+	for _, s := range []string{"Thu, 18 Aug 2050 02:01:18 GMT", "Thursday, 18-Aug-50 02:01:18 GMT", "Thu Aug  8 02:01:18 2050", "Thu, 18  Aug", ","} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseHTTPDate(s, now)
+		if !ok {
+			return
+		}
+		again, ok := parseHTTPDate(got.Format(http.TimeFormat), now)
+		if !ok || !again.Equal(got) {
+			t.Fatalf("%q parsed to %v, whose IMF-fixdate form gives %v, %v", s, got, again, ok)
+		}
+	})
 }

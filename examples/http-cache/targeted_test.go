@@ -22,3 +22,20 @@ func TestParseTargeted(t *testing.T) {
 		t.Error("absent field parsed as valid")
 	}
 }
+
+// FuzzParseTargeted checks that the Dictionary parser never panics and
+// that whatever it accepts, it accepts again with a trailing member added.
+func FuzzParseTargeted(f *testing.F) {
+	for _, s := range []string{`max-age=3600, foo;a=1, bar=(1 "x");p=?0`, `a=:AQID:, b=1.5, c=tok/en`, "max-age =1", `a="\"", b`, "(", "a=("} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, ok := parseSFDictionary(s)
+		if !ok || len(m) == 0 {
+			return
+		}
+		if _, ok := parseSFDictionary(s + ", zz"); !ok {
+			t.Fatalf("%q parses, but not with a member appended", s)
+		}
+	})
+}
