@@ -2,6 +2,8 @@ package rediscache
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"testing"
@@ -167,4 +169,85 @@ func BenchmarkInvalidation(b *testing.B) {
 	}
 	b.StopTimer()
 	reportPercentiles(b, ds)
+}
+
+// zipf draws ranks in [0, n) with probability proportional to 1/(rank+1)^s,
+// for any s > 0 (math/rand's Zipf needs s > 1), by inverting the CDF.
+type zipf struct {
+	cdf []float64
+	r   *rand.Rand
+}
+
+func newZipf(n int, s float64, seed uint64) *zipf {
+	z := &zipf{cdf: make([]float64, n), r: rand.New(rand.NewPCG(seed, seed))}
+	sum := 0.0
+	for i := range n {
+		sum += 1 / math.Pow(float64(i+1), s)
+		z.cdf[i] = sum
+	}
+	for i := range z.cdf {
+		z.cdf[i] /= sum
+	}
+	return z
+}
+
+func (z *zipf) next() int {
+	i, _ := slices.BinarySearch(z.cdf, z.r.Float64())
+	return min(i, len(z.cdf)-1)
+}
+
+// BenchmarkFleetOriginLoads replays a Zipf(0.9) mix of 100,000 URLs over
+// two instances behind a round-robin balancer, each with a near tier of 1%
+// of the URLs, and counts the loader (origin) calls: two rediscache
+// instances sharing one Redis against two independent cache.Caches.
+// Requests run one at a time, so every write-back has landed before the
+// next request.
+func BenchmarkFleetOriginLoads(b *testing.B) {
+	const (
+		urls     = 100_000
+		requests = 200_000
+		near     = urls / 100
+	)
+	srv := redistest.Start(b)
+	ctx := context.Background()
+	for range b.N {
+		srv.MustDo(b, "FLUSHALL")
+		var fleetLoads, soloLoads int
+		fleet := [2]*Cache[string]{}
+		solo := [2]*cache.Cache[string, string]{}
+		for i := range fleet {
+			fleet[i] = newTest[string](b, []string{srv.Addr}, func(o *Options[string]) {
+				o.Near = cache.Options[string, string]{MaxEntries: near}
+			}, hooks{})
+			var err error
+			if solo[i], err = cache.New(cache.Options[string, string]{MaxEntries: near}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		z := newZipf(urls, 0.9, 1)
+		for n := range requests {
+			url := "/page/" + strconv.Itoa(z.next())
+			if _, err := fleet[n%2].GetOrLoad(ctx, url, func(context.Context, string) (string, error) {
+				fleetLoads++
+				return url, nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			fleet[n%2].wg.Wait() // the write-back
+			if _, err := solo[n%2].GetOrLoad(ctx, url, func(context.Context, string) (string, error) {
+				soloLoads++
+				return url, nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for i := range fleet {
+			fleet[i].Close()
+			solo[i].Close()
+		}
+		b.ReportMetric(float64(fleetLoads), "fleet-loads")
+		b.ReportMetric(float64(soloLoads), "independent-loads")
+		b.ReportMetric(100*(1-float64(fleetLoads)/float64(soloLoads)), "%saved")
+	}
+	b.ReportMetric(0, "ns/op")
 }
