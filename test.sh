@@ -9,11 +9,19 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 mapfile -t modules < <(find . -name go.mod -not -path './.git/*' -not -path '*/testdata/*' -printf '%h\n' | sort)
+failed=()
 for m in "${modules[@]}"; do
 	race=-race
 	# bench/ replays its workloads at toy sizes in its tests; they run without
 	# the race detector, as they always have.
 	[ "$m" = ./bench ] && race=
 	echo "== $m"
-	(cd "$m" && go vet ./... && go test $race ./...)
+	# A failing module does not stop the others from being tested.
+	if ! (cd "$m" && go vet ./... && go test $race ./...); then
+		failed+=("$m")
+	fi
 done
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "FAIL: ${failed[*]}"
+	exit 1
+fi
