@@ -227,7 +227,7 @@ func (c *Cache[K, V]) Get(key K) (value V, ok bool) {
 		return value, false
 	}
 	a := n.acc.Load()
-	if a&timedBit != 0 && n.expired(c.now()) {
+	if a&extBit != 0 && n.expired(c.now()) {
 		c.stats.miss()
 		return value, false
 	}
@@ -292,12 +292,12 @@ func (c *Cache[K, V]) set(key K, value V, ttl time.Duration) {
 func (c *Cache[K, V]) stored(pos uint64, old *node[K, V], loaded bool, n *node[K, V], now int64, rs *removals[K, V]) {
 	if !loaded {
 		c.count.Add(1)
-		c.weight.Add(uint64(n.weight))
+		c.weight.Add(uint64(n.weight()))
 		c.buf.publish(pos, change[K, V]{n: n})
 		return
 	}
 	old.kill()
-	c.weight.Add(uint64(n.weight) - uint64(old.weight))
+	c.weight.Add(uint64(n.weight()) - uint64(old.weight()))
 	c.buf.publish(pos, change[K, V]{old: old, n: n})
 	if old.expired(now) {
 		c.stats.expirations.Add(1)
@@ -322,7 +322,7 @@ func (c *Cache[K, V]) removeKey(key K, reason Reason, now int64, rs *removals[K,
 	}
 	old.kill()
 	c.count.Add(-1)
-	c.weight.Add(-uint64(old.weight))
+	c.weight.Add(-uint64(old.weight()))
 	c.buf.publish(pos, change[K, V]{old: old})
 	c.maintain()
 	if old.expired(now) {
@@ -409,7 +409,7 @@ func (c *Cache[K, V]) drainLocked(rs *removals[K, V]) bool {
 func (c *Cache[K, V]) applyLocked(ch change[K, V]) {
 	old, n := ch.old, ch.n
 	if old != nil {
-		if n != nil && old.seg != segNone && !n.dead() {
+		if n != nil && old.seg() != segNone && !n.dead() {
 			c.pol.replace(old, n)
 			c.exp.remove(old)
 			if c.exp.add(n) {
@@ -420,7 +420,7 @@ func (c *Cache[K, V]) applyLocked(ch change[K, V]) {
 		c.pol.remove(old)
 		c.exp.remove(old)
 	}
-	if n != nil && !n.dead() && n.seg == segNone {
+	if n != nil && !n.dead() && n.seg() == segNone {
 		c.pol.add(n)
 		if c.exp.add(n) {
 			c.startSweeperLocked()
@@ -473,7 +473,7 @@ func (c *Cache[K, V]) dropLocked(n *node[K, V], reason Reason, rs *removals[K, V
 	}
 	n.kill()
 	c.count.Add(-1)
-	c.weight.Add(-uint64(n.weight))
+	c.weight.Add(-uint64(n.weight()))
 	switch reason {
 	case Evicted:
 		c.stats.evictions.Add(1)
@@ -515,7 +515,7 @@ func (c *Cache[K, V]) Weight() uint64 {
 func (c *Cache[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
 		for k, n := range c.index.All() {
-			if n.acc.Load()&timedBit != 0 && n.expired(c.now()) {
+			if n.acc.Load()&extBit != 0 && n.expired(c.now()) {
 				continue
 			}
 			if !yield(k, n.value) {

@@ -25,10 +25,10 @@ const (
 // expiryHeap is a binary min-heap of the nodes that have a deadline,
 // ordered by it. Each node keeps its index, so removal is O(log n).
 // Guarded by Cache.mu.
-type expiryHeap[K comparable, V any] []*timedNode[K, V]
+type expiryHeap[K comparable, V any] []*nodeExt[K, V]
 
 // peek returns the node that expires first, or nil.
-func (h expiryHeap[K, V]) peek() *timedNode[K, V] {
+func (h expiryHeap[K, V]) peek() *nodeExt[K, V] {
 	if len(h) == 0 {
 		return nil
 	}

@@ -63,8 +63,8 @@ func (c *Cache[K, V]) check() error {
 			if x == nil {
 				return fmt.Errorf("%s: no node at live position %d", q.name, p)
 			}
-			if x.pos != p || x.seg != q.seg {
-				return fmt.Errorf("%s: node %v at %d says position %d, segment %d", q.name, x.key, p, x.pos, x.seg)
+			if x.pos != p || x.seg() != q.seg {
+				return fmt.Errorf("%s: node %v at %d says position %d, segment %d", q.name, x.key, p, x.pos, x.seg())
 			}
 			if seen[x] {
 				return fmt.Errorf("%s: node %v twice", q.name, x.key)
@@ -76,10 +76,10 @@ func (c *Cache[K, V]) check() error {
 			if x.dead() {
 				return fmt.Errorf("%s: node %v is dead", q.name, x.key)
 			}
-			if x.weight == 0 {
+			if x.weight() == 0 {
 				return fmt.Errorf("node %v has weight 0", x.key)
 			}
-			w += uint64(x.weight)
+			w += uint64(x.weight())
 		}
 		used := 0
 		for _, x := range q.r.slots {

@@ -18,8 +18,16 @@ const (
 	hitMax  = hitMask
 	// deadBit is set, once, by whoever removes the node from the index.
 	deadBit = 1 << 4
-	// timedBit is set at creation on a node that is a timedNode.
-	timedBit = 1 << 5
+	// extBit is set at creation on a node that is the first field of a
+	// nodeExt.
+	extBit = 1 << 5
+	// segShift and segMask place the node's policy segment.
+	segShift = 6
+	segMask  = 3 << segShift
+	// weightShift places the weight of a node without extBit: up to
+	// maxInlineWeight. A heavier node keeps its weight in its nodeExt.
+	weightShift     = 8
+	maxInlineWeight = 1<<(32-weightShift) - 1
 )
 
 // Segments of the policy (node.seg).
@@ -31,7 +39,8 @@ const (
 )
 
 // node is one cache entry. Its size matters: a cache of 1M small entries
-// holds 1M of them. For uint64 keys and values it is 32 bytes.
+// holds 1M of them. For uint64 keys and values it is 24 bytes: the key,
+// the value, one word of state and the ring position.
 //
 // A node's key is also held by the index's entry for it; the node needs
 // its own copy so that eviction, which starts from the node, can remove
@@ -41,55 +50,87 @@ type node[K comparable, V any] struct {
 	// key and value are immutable.
 	key   K
 	value V
-	// acc holds hitMask, deadBit and timedBit. Get increments the hit
-	// count with a compare-and-swap while it is below hitMax; the policy
-	// takes it (resets it to 0) under Cache.mu; the writer that removes
-	// the node from the index sets deadBit. timedBit never changes.
+	// acc holds the hit count, deadBit, extBit, the segment and the
+	// inline weight. Get increments the hit count with a compare-and-swap
+	// while it is below hitMax; the policy takes it (resets it to 0) and
+	// sets the segment, under Cache.mu; the writer that removes the node
+	// from the index sets deadBit. extBit and the weight never change.
 	acc atomic.Uint32
-	// weight is the entry's weight, at least 1; immutable.
-	weight uint32
-	// pos is the node's position in its segment's ring (ring.go) while seg
-	// is not segNone. Guarded by Cache.mu.
+	// pos is the node's position in its segment's ring (ring.go) while its
+	// segment is not segNone. Guarded by Cache.mu.
 	pos uint32
-	// seg is the policy segment the node is in, segNone before the policy
-	// took it in and after it let it go. Guarded by Cache.mu.
-	seg uint8
 }
 
-// timedNode is a node with a deadline. Nodes of entries that expire are
-// allocated as timedNode and marked with timedBit; the others do not pay
-// for the deadline (for uint64 keys and values: 32 bytes instead of 48).
-type timedNode[K comparable, V any] struct {
-	// node must be the first field: timed converts a *node back to its
-	// timedNode.
+// nodeExt is a node with a deadline or a weight above maxInlineWeight.
+// Such nodes are allocated as nodeExt and marked with extBit; the others do
+// not pay for these fields (for uint64 keys and values: 24 bytes instead
+// of 48).
+type nodeExt[K comparable, V any] struct {
+	// node must be the first field: ext converts a *node back to its
+	// nodeExt.
 	node[K, V]
 	// expires is when the entry expires, in nanoseconds since the cache's
-	// epoch (Cache.now); never 0. Immutable.
+	// epoch (Cache.now); 0 means never. Immutable.
 	expires int64
 	// heapIdx is the node's index in the expiry heap, or -1. Guarded by
 	// Cache.mu.
 	heapIdx int32
+	// weight is the entry's weight. Immutable.
+	weight uint32
 }
 
-// newNode returns a node for key and value of weight w that expires at
-// expires (0: never).
+// newNode returns a node for key and value of weight w (at least 1) that
+// expires at expires (0: never).
 func newNode[K comparable, V any](key K, value V, w uint32, expires int64) *node[K, V] {
-	if expires == 0 {
-		return &node[K, V]{key: key, value: value, weight: w}
+	if expires == 0 && w <= maxInlineWeight {
+		n := &node[K, V]{key: key, value: value}
+		n.acc.Store(w << weightShift)
+		return n
 	}
-	t := &timedNode[K, V]{node: node[K, V]{key: key, value: value, weight: w}, expires: expires, heapIdx: -1}
-	t.acc.Store(timedBit)
+	t := &nodeExt[K, V]{node: node[K, V]{key: key, value: value}, expires: expires, heapIdx: -1, weight: w}
+	t.acc.Store(extBit)
 	return &t.node
 }
 
-// timed returns n's timedNode, or nil if n has no deadline.
-func (n *node[K, V]) timed() *timedNode[K, V] {
-	if n.acc.Load()&timedBit == 0 {
+// ext returns n's nodeExt, or nil if it has none.
+func (n *node[K, V]) ext() *nodeExt[K, V] {
+	if n.acc.Load()&extBit == 0 {
 		return nil
 	}
-	// n was allocated as the first field of a timedNode (newNode), so
-	// this points to that timedNode.
-	return (*timedNode[K, V])(unsafe.Pointer(n))
+	// n was allocated as the first field of a nodeExt (newNode), so this
+	// points to that nodeExt.
+	return (*nodeExt[K, V])(unsafe.Pointer(n))
+}
+
+// timed returns n's nodeExt if n has a deadline, else nil.
+func (n *node[K, V]) timed() *nodeExt[K, V] {
+	if t := n.ext(); t != nil && t.expires != 0 {
+		return t
+	}
+	return nil
+}
+
+// weight returns n's weight, at least 1.
+func (n *node[K, V]) weight() uint32 {
+	a := n.acc.Load()
+	if a&extBit != 0 {
+		return (*nodeExt[K, V])(unsafe.Pointer(n)).weight
+	}
+	return a >> weightShift
+}
+
+// seg returns the policy segment n is in, segNone before the policy took
+// it in and after it let it go. Caller holds Cache.mu.
+func (n *node[K, V]) seg() uint8 { return uint8(n.acc.Load() & segMask >> segShift) }
+
+// setSeg records n's segment. Caller holds Cache.mu.
+func (n *node[K, V]) setSeg(s uint8) {
+	for {
+		a := n.acc.Load()
+		if n.acc.CompareAndSwap(a, a&^segMask|uint32(s)<<segShift) {
+			return
+		}
+	}
 }
 
 // expiresAt returns n's deadline, 0 if it has none.

@@ -128,14 +128,14 @@ func (p *policy[K, V]) add(n *node[K, V]) {
 // replace puts n in old's place: same segment, same position. A write
 // counts as a use, and old's hits pass to n.
 func (p *policy[K, V]) replace(old, n *node[K, V]) {
-	p.ring(old.seg).replace(old, n)
+	p.ring(old.seg()).replace(old, n)
 	n.addHits(old.takeHits() + 1)
 }
 
 // remove takes n out of the policy, if it is in it.
 func (p *policy[K, V]) remove(n *node[K, V]) {
-	if n.seg != segNone {
-		p.ring(n.seg).remove(n)
+	if n.seg() != segNone {
+		p.ring(n.seg()).remove(n)
 	}
 }
 
@@ -208,7 +208,7 @@ func (p *policy[K, V]) victim(keep *node[K, V], candStart uint32) *node[K, V] {
 		}
 		promotions--
 		p.probation.pop()
-		if uint64(t.weight) > p.protectedMax {
+		if uint64(t.weight()) > p.protectedMax {
 			p.probation.push(t, segProbation) // a candidate now
 			continue
 		}
@@ -269,7 +269,7 @@ func (p *policy[K, V]) evictFromMain(keep *node[K, V], candStart uint32, over fu
 			return
 		case cand == nil:
 			drop(vict)
-		case vict == nil || vict == cand || uint64(cand.weight) > p.max:
+		case vict == nil || vict == cand || uint64(cand.weight()) > p.max:
 			drop(cand)
 		case p.admit(cand, vict):
 			drop(vict)
@@ -374,14 +374,14 @@ func (p *policy[K, V]) growWindow() {
 	for range transferMax {
 		from := &p.probation
 		t := from.tailNode()
-		if t == nil || quota < uint64(t.weight) {
+		if t == nil || quota < uint64(t.weight()) {
 			from = &p.protected
 			t = from.tailNode()
 		}
-		if t == nil || quota < uint64(t.weight) {
+		if t == nil || quota < uint64(t.weight()) {
 			break
 		}
-		quota -= uint64(t.weight)
+		quota -= uint64(t.weight())
 		from.pop()
 		p.window.push(t, segWindow)
 	}
@@ -401,10 +401,10 @@ func (p *policy[K, V]) shrinkWindow() {
 	p.windowMax -= quota
 	for range transferMax {
 		t := p.window.tailNode()
-		if t == nil || quota < uint64(t.weight) {
+		if t == nil || quota < uint64(t.weight()) {
 			break
 		}
-		quota -= uint64(t.weight)
+		quota -= uint64(t.weight())
 		p.window.pop()
 		p.probation.push(t, segProbation)
 	}

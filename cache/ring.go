@@ -45,9 +45,10 @@ func (r *ring[K, V]) push(n *node[K, V], seg uint8) {
 		r.resize(max(2*len(r.slots), minRing))
 	}
 	r.slots[r.head&uint32(len(r.slots)-1)] = n
-	n.pos, n.seg = r.head, seg
+	n.pos = r.head
+	n.setSeg(seg)
 	r.head++
-	r.weight += uint64(n.weight)
+	r.weight += uint64(n.weight())
 }
 
 // pop removes and returns the oldest node, or nil.
@@ -84,16 +85,17 @@ func (r *ring[K, V]) remove(n *node[K, V]) {
 // replace puts n in old's slot; old must be in r.
 func (r *ring[K, V]) replace(old, n *node[K, V]) {
 	r.slots[old.pos&uint32(len(r.slots)-1)] = n
-	n.pos, n.seg = old.pos, old.seg
-	old.seg = segNone
-	r.weight += uint64(n.weight) - uint64(old.weight)
+	n.pos = old.pos
+	n.setSeg(old.seg())
+	old.setSeg(segNone)
+	r.weight += uint64(n.weight()) - uint64(old.weight())
 }
 
 // removed accounts for n having left r, shrinking the array once it is
 // mostly empty.
 func (r *ring[K, V]) removed(n *node[K, V]) {
-	n.seg = segNone
-	r.weight -= uint64(n.weight)
+	n.setSeg(segNone)
+	r.weight -= uint64(n.weight())
 	if l := len(r.slots); l > minRing && r.len() < l/4 {
 		r.resize(l / 2)
 	}
