@@ -51,12 +51,15 @@ func (c *Cache[V]) lookup(ctx context.Context, key string, load loader[V]) (V, b
 				return v, true, nil
 			}
 			var err error
-			if f, err = c.start(ctx, s, key, load); err != nil {
+			if f, err = c.start(s, key, load); err != nil {
 				s.mu.Unlock()
 				return zero, false, err
 			}
+			s.mu.Unlock()
+			c.fly(ctx, key, f, load)
+		} else {
+			s.mu.Unlock()
 		}
-		s.mu.Unlock()
 
 		select {
 		case <-f.done:
@@ -73,9 +76,9 @@ func (c *Cache[V]) lookup(ctx context.Context, key string, load loader[V]) (V, b
 	}
 }
 
-// start registers a new flight for key in s, whose mutex the caller holds,
-// and runs it in its own goroutine.
-func (c *Cache[V]) start(ctx context.Context, s *stripe[V], key string, load loader[V]) (*flight[V], error) {
+// start registers a new flight for key in s, whose mutex the caller holds.
+// The caller then flies it.
+func (c *Cache[V]) start(s *stripe[V], key string, load loader[V]) (*flight[V], error) {
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if c.closed {
@@ -87,42 +90,58 @@ func (c *Cache[V]) start(ctx context.Context, s *stripe[V], key string, load loa
 	}
 	s.flights[key] = f
 	c.wg.Add(1)
-	// The flight outlives the caller that started it if that caller gives
-	// up: it keeps ctx's values, not its cancellation, and Close cancels it.
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(c.ctx, cancel)
-	go func() {
-		defer c.wg.Done()
-		defer cancel()
-		defer stop()
-		c.run(fctx, key, f, load)
-	}()
 	return f, nil
 }
 
-// run performs flight f for key: the tracked read, then the loader on a
-// miss or a failed read, then the write-back of what the loader returned.
-func (c *Cache[V]) run(ctx context.Context, key string, f *flight[V], load loader[V]) {
-	tk, v, found, deadline, rerr := c.readShared(ctx, key)
-	if rerr == nil && found {
-		c.stats.sharedHits.Add(1)
-		c.fill(tk, key, v, deadline)
-		c.finish(key, f, v, true, nil)
+// fly performs flight f, started by the calling goroutine: the tracked
+// read runs in that goroutine, since Options.Timeout bounds it, and the
+// rest (loader, write-back), which nothing bounds, in a goroutine of its
+// own, so that the caller can give up on ctx while the others wait. Both
+// keep ctx's values, not its cancellation (one caller's deadline must not
+// fail the others), and Close cancels them.
+func (c *Cache[V]) fly(ctx context.Context, key string, f *flight[V], load loader[V]) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(c.ctx, cancel)
+	done := func() {
+		stop()
+		cancel()
+		c.wg.Done()
+	}
+	tk, v, found, deadline, rerr := c.readShared(fctx, key)
+	if found || load == nil {
+		c.read(key, f, tk, v, found, deadline, rerr)
+		done()
 		return
 	}
 	if rerr == nil {
 		c.stats.sharedMisses.Add(1)
 	}
-	if load == nil {
-		c.finish(key, f, v, false, rerr)
-		return
+	go func() {
+		defer done()
+		c.load(fctx, key, f, load, rerr == nil)
+	}()
+}
+
+// read completes flight f with the result of its Redis read.
+func (c *Cache[V]) read(key string, f *flight[V], tk *ticket[V], v V, found bool, deadline time.Time, rerr error) {
+	if found {
+		c.stats.sharedHits.Add(1)
+		c.fill(tk, key, v, deadline)
+	} else if rerr == nil {
+		c.stats.sharedMisses.Add(1)
 	}
+	c.finish(key, f, v, found, rerr)
+}
+
+// load completes flight f after its Redis read missed (redisOK) or
+// failed: the loader, then the write-back of its value if Redis answered.
+func (c *Cache[V]) load(ctx context.Context, key string, f *flight[V], load loader[V], redisOK bool) {
 	lv, ttl, lerr := c.callLoader(ctx, key, load)
 	if lerr != nil {
 		c.finish(key, f, lv, false, lerr)
 		return
 	}
-	if rerr != nil {
+	if !redisOK {
 		// Redis failed: the value is neither written back nor kept, and
 		// the next caller asks Redis again.
 		c.finish(key, f, lv, true, nil)

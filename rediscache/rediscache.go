@@ -98,7 +98,8 @@ func newCache[V any](opts Options[V], hk hooks) (*Cache[V], error) {
 // Redis in one round trip however many goroutines ask at once, filling the
 // near tier. found is false if Redis has no value for key. The error wraps
 // ErrUnavailable if Redis failed or did not answer within Options.Timeout,
-// and is ctx's if ctx ended first.
+// and is ctx's if ctx ended first; the caller whose miss sends the Redis
+// read waits for it, at most Options.Timeout, even if ctx ends sooner.
 func (c *Cache[V]) Get(ctx context.Context, key string) (value V, found bool, err error) {
 	if v, ok := c.tier.Load().near.Get(key); ok {
 		return v, true, nil
@@ -120,7 +121,8 @@ func (c *Cache[V]) Get(ctx context.Context, key string) (value V, found bool, er
 //
 // load runs in its own goroutine, with a context that keeps ctx's values
 // but not its cancellation, and that Close cancels. If ctx ends first,
-// GetOrLoad returns ctx's error and the load goes on for the others.
+// GetOrLoad returns ctx's error and the load goes on for the others (the
+// Redis read before it is awaited, as in Get).
 func (c *Cache[V]) GetOrLoad(ctx context.Context, key string, load func(ctx context.Context, key string) (V, error)) (V, error) {
 	if load == nil {
 		return *new(V), fmt.Errorf("rediscache: GetOrLoad(%q): nil loader", key)
