@@ -4,8 +4,15 @@
 //
 // A hit takes no lock and writes nothing shared. Writers change the index
 // at once and hand the change to the eviction policy through a bounded
-// buffer (see Set for what that promises), so writers of different keys do
-// not wait for one another.
+// buffer (see Cache for what that promises), so writers of different keys
+// do not wait for one another.
+//
+// Beyond Get, Set and Delete: GetOrLoad and GetAllOrLoad load missing keys
+// (one loader call per key however many callers wait, one call for a whole
+// batch), Options.RefreshAfter reloads popular entries in the background
+// before they go stale, Compute does an atomic read-modify-write of one
+// entry, All iterates, and Options.Clock (or a testing/synctest bubble)
+// sets the time.
 package cache
 
 // Design
@@ -107,6 +114,7 @@ type Cache[K comparable, V any] struct {
 	max     uint64
 	weigher func(K, V) uint32
 	ttl     time.Duration
+	refresh time.Duration
 	onEvict func(K, V, Reason)
 	seed    maphash.Seed
 	// epoch is time zero for deadlines.
@@ -157,6 +165,7 @@ func newCache[K comparable, V any](opts Options[K, V], hk hooks) (*Cache[K, V], 
 		max:     max,
 		weigher: opts.Weigher,
 		ttl:     opts.TTL,
+		refresh: opts.RefreshAfter,
 		onEvict: opts.OnEvict,
 		seed:    maphash.MakeSeed(),
 		clock:   opts.Clock,
@@ -218,6 +227,12 @@ func deadline(now int64, ttl time.Duration) int64 {
 	return max(now+d, 1)
 }
 
+// refreshAt returns the refresh time of an entry written at now: 0 (never)
+// without Options.RefreshAfter.
+func (c *Cache[K, V]) refreshAt(now int64) int64 {
+	return deadline(now, c.refresh)
+}
+
 // Get returns the value for key and whether it was found. It takes no lock;
 // an entry whose time to live has passed is not found.
 func (c *Cache[K, V]) Get(key K) (value V, ok bool) {
@@ -277,7 +292,7 @@ func (c *Cache[K, V]) set(key K, value V, ttl time.Duration) {
 		rs.fire()
 		return
 	}
-	n := newNode(key, value, w, deadline(now, ttl))
+	n := newNode(key, value, w, deadline(now, ttl), c.refreshAt(now))
 	pos := c.reserve()
 	c.invalidate(key)
 	old, loaded := c.index.LoadAndStore(key, n)

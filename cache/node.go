@@ -61,7 +61,8 @@ type node[K comparable, V any] struct {
 	pos uint32
 }
 
-// nodeExt is a node with a deadline or a weight above maxInlineWeight.
+// nodeExt is a node with a deadline, a refresh time, or a weight above
+// maxInlineWeight.
 // Such nodes are allocated as nodeExt and marked with extBit; the others do
 // not pay for these fields (for uint64 keys and values: 24 bytes instead
 // of 48).
@@ -77,17 +78,21 @@ type nodeExt[K comparable, V any] struct {
 	heapIdx int32
 	// weight is the entry's weight. Immutable.
 	weight uint32
+	// refreshAt is when GetOrLoad starts reloading the entry in the
+	// background (Options.RefreshAfter), in Cache.now's time; 0 means
+	// never. Immutable.
+	refreshAt int64
 }
 
 // newNode returns a node for key and value of weight w (at least 1) that
-// expires at expires (0: never).
-func newNode[K comparable, V any](key K, value V, w uint32, expires int64) *node[K, V] {
-	if expires == 0 && w <= maxInlineWeight {
+// expires at expires and is due for refresh at refreshAt (0: never).
+func newNode[K comparable, V any](key K, value V, w uint32, expires, refreshAt int64) *node[K, V] {
+	if expires == 0 && refreshAt == 0 && w <= maxInlineWeight {
 		n := &node[K, V]{key: key, value: value}
 		n.acc.Store(w << weightShift)
 		return n
 	}
-	t := &nodeExt[K, V]{node: node[K, V]{key: key, value: value}, expires: expires, heapIdx: -1, weight: w}
+	t := &nodeExt[K, V]{node: node[K, V]{key: key, value: value}, expires: expires, heapIdx: -1, weight: w, refreshAt: refreshAt}
 	t.acc.Store(extBit)
 	return &t.node
 }
@@ -108,6 +113,12 @@ func (n *node[K, V]) timed() *nodeExt[K, V] {
 		return t
 	}
 	return nil
+}
+
+// dueForRefresh reports whether n's refresh time has come at now.
+func (n *node[K, V]) dueForRefresh(now int64) bool {
+	t := n.ext()
+	return t != nil && t.refreshAt != 0 && now >= t.refreshAt
 }
 
 // weight returns n's weight, at least 1.

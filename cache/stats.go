@@ -14,8 +14,9 @@ type Stats struct {
 	// Evictions counts values the bound pushed out (or that were too heavy
 	// to store); Expirations counts entries removed after their time to live.
 	Evictions, Expirations uint64
-	// Loads counts loader calls that returned, LoadErrors those of them that
-	// returned an error or panicked.
+	// Loads counts loader calls that returned (a bulk load counts once
+	// per key it was given), refreshes included; LoadErrors those of them
+	// that returned an error or panicked.
 	Loads, LoadErrors uint64
 }
 
