@@ -137,6 +137,7 @@ func TestSmoke(t *testing.T) {
 	// 200 keys is above SharedKeys: those cells build one map at a time.
 	cfg.Keys = []int{100, 200}
 	cfg.SharedKeys, cfg.OpsKeys, cfg.BigPasses = 100, 100, 2
+	cfg.BigMaps = []string{"shardmap", baseline}
 	cfg.Duration = time.Millisecond
 	cfg.Growth = []int{5_000}
 	cs := contenders()
@@ -150,6 +151,12 @@ func TestSmoke(t *testing.T) {
 	for _, kt := range []string{"uint64", "string"} {
 		for _, c := range cs {
 			for _, n := range cfg.Keys {
+				if n > cfg.SharedKeys && !slices.Contains(cfg.BigMaps, c.Name) {
+					if _, ok := cellOf(res.Throughput, c.Name, kt, n, mixes[0].Name, 1); ok {
+						t.Errorf("%s ran at %d keys, above SharedKeys, and is not one of BigMaps", c.Name, n)
+					}
+					continue
+				}
 				for _, m := range append(slices.Clip(mixes), storeOnly) {
 					for _, g := range cfg.Goroutines {
 						if m == storeOnly && (g != 1 || n != cfg.OpsKeys) {

@@ -53,20 +53,10 @@ type Contender struct {
 	// the implementation's defaults (no presizing).
 	Uint64 func() Runner[uint64]
 	String func() Runner[string]
-	// MaxKeys, if not 0, is the largest key count the throughput grid
-	// runs this contender at: larger cells would take it too much memory
-	// or time on a small machine (see bigKeys).
-	MaxKeys int
 }
 
 // baseline is the contender ratios are computed against.
 const baseline = "xsync-v4"
-
-// bigKeys is the MaxKeys of the contenders that sit out the largest cells
-// (16M keys): filling one map of that size takes 20 to 40 seconds on a busy
-// 2-core machine, and sync.Map would take 2 GiB. The targets are against
-// xsync, so shardmap and both xsync versions run every size.
-const bigKeys = 4_000_000
 
 // contenders returns the maps every workload runs, shardmap first.
 func contenders() []Contender {
@@ -74,9 +64,9 @@ func contenders() []Contender {
 		{Name: "shardmap", Uint64: newShardmap[uint64], String: newShardmap[string]},
 		{Name: "xsync-v4", Uint64: newXsyncV4[uint64], String: newXsyncV4[string]},
 		{Name: "xsync-v3", Uint64: newXsyncV3[uint64], String: newXsyncV3[string]},
-		{Name: "sync.Map", Uint64: newSyncMap[uint64], String: newSyncMap[string], MaxKeys: bigKeys},
-		{Name: "rwmutex-map", Uint64: newRWMap[uint64], String: newRWMap[string], MaxKeys: bigKeys},
-		{Name: "cmap-v2", Uint64: newCmapUint64, String: newCmapString, MaxKeys: bigKeys},
+		{Name: "sync.Map", Uint64: newSyncMap[uint64], String: newSyncMap[string]},
+		{Name: "rwmutex-map", Uint64: newRWMap[uint64], String: newRWMap[string]},
+		{Name: "cmap-v2", Uint64: newCmapUint64, String: newCmapString},
 	}
 }
 

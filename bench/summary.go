@@ -60,8 +60,8 @@ func writeMethod(b *strings.Builder, r Results) {
 		"the same for every contender but for those calls. Maps are built with defaults, not presized, and "+
 		"prefilled; deleted keys are stored back, so sizes hold. In each cell the contenders take turns, %d round(s) "+
 		"in rotated order, %v per contender in all; above %s keys one map is held at a time, built %s, "+
-		"with the cells rotated among its rounds, and only shardmap and xsync run. Ratios are to %s.\n\n",
-		c.Rounds, c.Duration, countName(c.SharedKeys), passesName(c.BigPasses), baseline)
+		"with the cells rotated among its rounds, and only %s run. Ratios are to %s.\n\n",
+		c.Rounds, c.Duration, countName(c.SharedKeys), passesName(c.BigPasses), strings.Join(c.BigMaps, ", "), baseline)
 }
 
 // passesName says how often runAlone builds each map.

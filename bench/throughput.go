@@ -64,9 +64,12 @@ const batch = 64
 
 // turn is the outcome of running one contender's map for a while.
 type turn struct {
-	ops     int64
+	// ops is the operations completed by all goroutines.
+	ops int64
+	// elapsed is the wall time from start to the last goroutine's stop.
 	elapsed time.Duration
-	cpu     time.Duration
+	// cpu is the process's CPU time over the same span.
+	cpu time.Duration
 }
 
 // add accumulates another turn.
@@ -172,12 +175,15 @@ func prefill[K Key](m Map[K], keys []K) {
 	}
 }
 
-// cell is one (mix, goroutines) pair of the grid, or a hot-key workload.
+// cell is one (mix, goroutines) pair of the grid, or a hot-key workload at
+// a goroutine count. Cells are values, built by runThroughput.
 type cell struct {
+	// mix is the grid cell's mix; the zero Mix for a hot-key cell.
 	mix Mix
 	// hot is hotLoadOrStore or hotCompute for a hot-key cell, else "".
 	hot string
-	g   int
+	// g is the number of goroutines.
+	g int
 }
 
 // name is the cell's Mix in results.
@@ -205,13 +211,18 @@ func loopOf[K Key](r Runner[K], c cell) loopFunc[K] {
 	return r.mixLoop
 }
 
-// cellTurns are the accumulated turns of every contender in every cell:
-// [contender][cell], with ok false where the contender did not run.
+// cellTurns are the accumulated turns of every contender in every cell.
+// Only the goroutine running the cells (runShared, runAlone) writes them,
+// between turns.
 type cellTurns struct {
+	// turns[i][c] is the sum of contender i's turns in cell c.
 	turns [][]turn
-	ran   [][]bool
+	// ran[i][c] says whether contender i ran cell c at all (it has the
+	// loop for it).
+	ran [][]bool
 }
 
+// newCellTurns returns empty turns for contenders × cells.
 func newCellTurns(contenders, cells int) *cellTurns {
 	ct := &cellTurns{turns: make([][]turn, contenders), ran: make([][]bool, contenders)}
 	for i := range ct.turns {
@@ -348,7 +359,7 @@ func runThroughput[K Key](cfg Config, cs []Contender, progress func(string)) Thr
 		ks := newKeySpace[K](n)
 		var in []Contender
 		for _, c := range cs {
-			if c.MaxKeys == 0 || n <= c.MaxKeys {
+			if n <= cfg.SharedKeys || slices.Contains(cfg.BigMaps, c.Name) {
 				in = append(in, c)
 			}
 		}
