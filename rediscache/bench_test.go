@@ -14,8 +14,9 @@ import (
 	"github.com/shardmap/shardmap/rediscache/redistest"
 )
 
-// Run: go test -run '^$' -bench . -count 6 ./rediscache/ (from the repo
-// root). Results and the machine are in README.md.
+// Run from this directory: go test -run '^$' -bench . (each benchmark
+// starts its own redis-server). Results, commands and the machine are in
+// README.md.
 
 const benchKeys = 1024
 
