@@ -105,6 +105,10 @@ type Cache[K comparable, V any] struct {
 	// drains counts drains, to pace the climber. Guarded by mu.
 	drains uint32
 
+	// timed is set, once, when the first entry with a deadline is
+	// written; until then writes need not read the clock.
+	timed atomic.Bool
+
 	// count and weight are the number and total weight of the index's
 	// entries, updated by whoever adds or removes one.
 	count  atomic.Int64
@@ -227,6 +231,12 @@ func deadline(now int64, ttl time.Duration) int64 {
 	return max(now+d, 1)
 }
 
+// clockNeeded reports whether a write must read the clock: whether an
+// entry may have a deadline or a refresh time.
+func (c *Cache[K, V]) clockNeeded() bool {
+	return c.refresh > 0 || c.ttl > 0 || c.timed.Load()
+}
+
 // refreshAt returns the refresh time of an entry written at now: 0 (never)
 // without Options.RefreshAfter.
 func (c *Cache[K, V]) refreshAt(now int64) int64 {
@@ -283,7 +293,12 @@ func (c *Cache[K, V]) set(key K, value V, ttl time.Duration) {
 		return
 	}
 	w := c.weigh(key, value)
-	now := c.now()
+	// The clock is read only when something depends on it: it costs
+	// more than the rest of a Set's bookkeeping.
+	var now int64
+	if ttl > 0 || c.clockNeeded() {
+		now = c.now()
+	}
 	if uint64(w) > c.max {
 		c.invalidate(key)
 		c.removeKey(key, Replaced, now, &rs)
@@ -291,6 +306,9 @@ func (c *Cache[K, V]) set(key K, value V, ttl time.Duration) {
 		rs.add(key, value, Evicted)
 		rs.fire()
 		return
+	}
+	if ttl > 0 && !c.timed.Load() {
+		c.timed.Store(true)
 	}
 	n := newNode(key, value, w, deadline(now, ttl), c.refreshAt(now))
 	pos := c.reserve()
@@ -396,7 +414,10 @@ func (c *Cache[K, V]) maintain() {
 // until the cache is within its bound, and reports whether it applied any.
 // Caller holds c.mu.
 func (c *Cache[K, V]) drainLocked(rs *removals[K, V]) bool {
-	now := c.now()
+	var now int64
+	if len(c.exp) > 0 {
+		now = c.now() // only deadlines need it
+	}
 	applied := false
 	for {
 		ch, ok := c.buf.peek()
@@ -507,7 +528,11 @@ func (c *Cache[K, V]) Delete(key K) {
 	}
 	rs := c.removals()
 	c.invalidate(key)
-	c.removeKey(key, Deleted, c.now(), &rs)
+	var now int64
+	if c.clockNeeded() {
+		now = c.now()
+	}
+	c.removeKey(key, Deleted, now, &rs)
 	rs.fire()
 }
 
