@@ -1,149 +1,77 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// promSample is one parsed sample line.
-type promSample struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-var (
-	promNameRe   = `[a-zA-Z_:][a-zA-Z0-9_:]*`
-	promSampleRe = regexp.MustCompile(`^(` + promNameRe + `)(?:\{(.*)\})? (\S+)$`)
-	promLabelRe  = regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"$`)
-	promHelpRe   = regexp.MustCompile(`^# HELP (` + promNameRe + `) \S.*$`)
-	promTypeRe   = regexp.MustCompile(`^# TYPE (` + promNameRe + `) (counter|gauge|histogram|summary|untyped)$`)
-)
-
-// parseProm parses the Prometheus text format strictly enough to catch
-// malformed output: every sample belongs to a family declared by TYPE
-// before it, families are not split, labels and values are well formed,
-// and histograms have ascending cumulative buckets ending in +Inf that
-// match their count.
-func parseProm(t *testing.T, text string) map[string][]promSample {
+// parseProm parses a /metrics body with the Prometheus text parser, which
+// rejects malformed output (a sample outside its family, a bad label, a
+// family split in two), and checks that every histogram's buckets are
+// cumulative and end in its count.
+func parseProm(t *testing.T, text string) map[string]*dto.MetricFamily {
 	t.Helper()
-	types := map[string]string{}
-	out := map[string][]promSample{}
-	done := map[string]bool{}
-	current := ""
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "# HELP "):
-			if !promHelpRe.MatchString(line) {
-				t.Fatalf("line %d: bad HELP: %q", n, line)
-			}
-		case strings.HasPrefix(line, "# TYPE "):
-			m := promTypeRe.FindStringSubmatch(line)
-			if m == nil {
-				t.Fatalf("line %d: bad TYPE: %q", n, line)
-			}
-			if _, dup := types[m[1]]; dup {
-				t.Fatalf("line %d: second TYPE for %s", n, m[1])
-			}
-			types[m[1]] = m[2]
-			if current != "" {
-				done[current] = true
-			}
-			current = m[1]
-		case line == "" || strings.HasPrefix(line, "#"):
-			t.Fatalf("line %d: unexpected %q", n, line)
-		default:
-			m := promSampleRe.FindStringSubmatch(line)
-			if m == nil {
-				t.Fatalf("line %d: bad sample: %q", n, line)
-			}
-			family := m[1]
-			if types[family] == "histogram" || types[family] == "summary" {
-				t.Fatalf("line %d: bare sample for %s %s", n, types[family], family)
-			}
-			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-				if base, ok := strings.CutSuffix(m[1], suffix); ok && types[base] == "histogram" {
-					family = base
-				}
-			}
-			if family != current || done[family] {
-				t.Fatalf("line %d: sample %s outside its family's block (current %s)", n, m[1], current)
-			}
-			s := promSample{name: m[1], labels: map[string]string{}}
-			if m[2] != "" {
-				for _, kv := range strings.Split(m[2], ",") {
-					lm := promLabelRe.FindStringSubmatch(kv)
-					if lm == nil {
-						t.Fatalf("line %d: bad label %q", n, kv)
-					}
-					s.labels[lm[1]] = lm[2]
-				}
-			}
-			v, err := strconv.ParseFloat(m[3], 64)
-			if err != nil {
-				t.Fatalf("line %d: bad value %q", n, m[3])
-			}
-			s.value = v
-			out[family] = append(out[family], s)
-		}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v\n%s", err, text)
 	}
-	for name, typ := range types {
-		if len(out[name]) == 0 {
+	for name, f := range fams {
+		if len(f.GetMetric()) == 0 {
 			t.Fatalf("family %s has no samples", name)
 		}
-		if typ != "histogram" {
+		if f.GetType() != dto.MetricType_HISTOGRAM {
 			continue
 		}
-		var prevLE, prev float64 = -1, 0
-		var inf, count float64 = -1, -1
-		for _, s := range out[name] {
-			switch s.name {
-			case name + "_bucket":
-				le, err := strconv.ParseFloat(s.labels["le"], 64)
-				if err != nil || le <= prevLE || s.value < prev {
-					t.Fatalf("%s: bucket le=%q value %v after le=%v value %v", name, s.labels["le"], s.value, prevLE, prev)
+		for _, m := range f.GetMetric() {
+			h := m.GetHistogram()
+			prev := uint64(0)
+			for _, b := range h.GetBucket() {
+				if b.GetCumulativeCount() < prev || b.GetCumulativeCount() > h.GetSampleCount() {
+					t.Fatalf("%s: bucket le=%v holds %d after %d (count %d)", name, b.GetUpperBound(), b.GetCumulativeCount(), prev, h.GetSampleCount())
 				}
-				prevLE, prev = le, s.value
-				if s.labels["le"] == "+Inf" {
-					inf = s.value
-				}
-			case name + "_count":
-				count = s.value
+				prev = b.GetCumulativeCount()
 			}
 		}
-		if inf < 0 || inf != count {
-			t.Fatalf("%s: +Inf bucket %v, count %v", name, inf, count)
-		}
 	}
-	return out
+	return fams
 }
 
 // promValue returns the value of the sample of family with the given
-// label pairs.
-func promValue(t *testing.T, m map[string][]promSample, family string, labels ...string) float64 {
+// label pairs: a counter's or gauge's value, a histogram's count.
+func promValue(t *testing.T, fams map[string]*dto.MetricFamily, family string, labels ...string) float64 {
 	t.Helper()
 next:
-	for _, s := range m[family] {
-		if s.name != family && !strings.HasSuffix(s.name, "_count") {
-			continue
-		}
+	for _, m := range fams[family].GetMetric() {
 		for i := 0; i+1 < len(labels); i += 2 {
-			if s.labels[labels[i]] != labels[i+1] {
+			found := false
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+					found = true
+				}
+			}
+			if !found {
 				continue next
 			}
 		}
-		return s.value
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue()
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount())
+		}
 	}
 	t.Fatalf("no sample %s%v", family, labels)
 	return 0
@@ -192,6 +120,16 @@ func TestMetricsFormat(t *testing.T) {
 	bytes := promValue(t, m, "httpcache_cache_bytes")
 	if entries != float64(e.proxy.store.c.Len()) || bytes != float64(e.proxy.store.c.Weight()) || bytes > 64<<10 || bytes < 10000 {
 		t.Errorf("entries %v bytes %v; cache has %d, %d", entries, bytes, e.proxy.store.c.Len(), e.proxy.store.c.Weight())
+	}
+	// Two hits on /m/1; the lookups before each miss found nothing.
+	if got := promValue(t, m, "httpcache_near_hits_total"); got != 2 {
+		t.Errorf("near hits = %v, want 2", got)
+	}
+	if _, ok := m["httpcache_shared_lookups_total"]; ok {
+		t.Error("shared-tier metrics reported without a shared tier")
+	}
+	if got := promValue(t, m, "go_goroutines"); got < 1 {
+		t.Errorf("go_goroutines = %v", got)
 	}
 	for _, name := range []string{"httpcache_coalesced_waits_total", "httpcache_origin_errors_total", "httpcache_purges_total", "httpcache_too_large_total", "httpcache_background_refreshes_total"} {
 		promValue(t, m, name)

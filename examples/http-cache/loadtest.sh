@@ -47,7 +47,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "building http-cache"
-go build -o "$tmp/http-cache" ./examples/http-cache
+(cd examples/http-cache && go build -o "$tmp/http-cache" .)
 
 "$tmp/http-cache" -origin-only -listen "127.0.0.1:$ORIGIN_PORT" -demo-delay 50ms -log-level warn >/dev/null &
 pids+=($!)

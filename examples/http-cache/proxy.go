@@ -94,7 +94,9 @@ type proxy struct {
 	// afterwards.
 	policy  policy
 	metrics *metrics
-	log     *slog.Logger
+	// metricsHandler serves /metrics from metrics; set by newProxy.
+	metricsHandler http.Handler
+	log            *slog.Logger
 	now     func() time.Time
 	status  *template.Template
 
@@ -178,6 +180,10 @@ func newProxy(cfg config) (*proxy, error) {
 	}
 	if p.transport == nil {
 		p.transport = newOriginTransport(cfg.DialTimeout, cfg.HeaderTimeout)
+	}
+	if p.metricsHandler, err = newMetricsHandler(p); err != nil {
+		st.c.Close()
+		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p, nil
@@ -754,7 +760,7 @@ func (p *proxy) roundTrip(req *http.Request) (*http.Response, error) {
 	p.metrics.originRequests.Add(1)
 	start := time.Now()
 	resp, err := p.transport.RoundTrip(req)
-	p.metrics.originLatency.observe(time.Since(start))
+	p.metrics.originLatency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		p.metrics.originErrors.Add(1)
 		return nil, fmt.Errorf("origin request %s %s: %w", req.Method, req.URL.Redacted(), err)

@@ -325,6 +325,9 @@ var _ tier = (*cache.Cache[string, *entry])(nil)
 type store struct {
 	// c holds the entries; set once by newStore.
 	c tier
+	// near is the in-process cache: c itself, or the tier under a shared
+	// c. Set once by newStore.
+	near *cache.Cache[string, *entry]
 	// maxBytes is the bound, for reports.
 	maxBytes int64
 	// keepStale is how long an entry with a validator is kept after it
@@ -332,6 +335,27 @@ type store struct {
 	keepStale time.Duration
 	// evictions counts entries pushed out by the bound.
 	evictions atomic.Uint64
+}
+
+// tierStats counts the lookups of the store's tiers, for metrics and the
+// status page.
+type tierStats struct {
+	// NearHits counts lookups the in-process tier answered.
+	NearHits uint64
+	// Shared reports whether there is a shared tier; the other fields are
+	// zero without one.
+	Shared bool
+	// SharedHits, SharedMisses and SharedErrors count the lookups that
+	// missed the near tier and asked the shared tier, by outcome.
+	SharedHits, SharedMisses, SharedErrors uint64
+	// Invalidations counts near copies dropped on the shared tier's
+	// word; Flushes counts whole near tiers dropped.
+	Invalidations, Flushes uint64
+}
+
+// tierStats returns the tiers' counters.
+func (s *store) tierStats() tierStats {
+	return tierStats{NearHits: s.near.Stats().Hits}
 }
 
 // newStore returns an empty store bounded to maxBytes.
@@ -349,7 +373,7 @@ func newStore(maxBytes int64, keepStale time.Duration) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.c = c
+	s.c, s.near = c, c
 	return s, nil
 }
 
