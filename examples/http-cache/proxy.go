@@ -97,8 +97,8 @@ type proxy struct {
 	// metricsHandler serves /metrics from metrics; set by newProxy.
 	metricsHandler http.Handler
 	log            *slog.Logger
-	now     func() time.Time
-	status  *template.Template
+	now            func() time.Time
+	status         *template.Template
 
 	// flights maps cache keys to their fetch in progress.
 	flights *shardmap.Map[string, *flight]

@@ -36,6 +36,13 @@ type entry struct {
 	varyIndex []string
 	// indexUntil is when an index entry's time to live ends.
 	indexUntil time.Time
+	// indexGen identifies an index entry's generation, and in a variant
+	// the generation of the index it was stored under: a lookup uses a
+	// variant only if the generations match, so purging the index makes
+	// every variant stored under it unreachable, in every instance of a
+	// fleet, without finding them. Set by store.put before the entry is
+	// stored.
+	indexGen uint64
 
 	status int
 	// header holds the end-to-end response headers, without Content-Length
