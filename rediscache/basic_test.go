@@ -231,3 +231,32 @@ func TestCallerContextIsNotAnOutage(t *testing.T) {
 		t.Errorf("%d Redis errors counted for cancelled callers", n)
 	}
 }
+
+func TestTTLsReachRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newTest[string](t, []string{srv.Addr}, nil, hooks{})
+	ctx := context.Background()
+	mustSet(t, c, "forever", "v")
+	if err := c.SetWithTTL(ctx, "minute", "v", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetOrLoadWithTTL(ctx, "loaded", func(context.Context, string) (string, time.Duration, error) {
+		return "v", 30 * time.Second, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.wg.Wait() // the write-back
+	for key, want := range map[string][2]int64{
+		"forever": {-1, -1},
+		"minute":  {1, 60_000},
+		"loaded":  {1, 30_000},
+	} {
+		got, _ := srv.MustDo(t, "PTTL", "t:"+key).(int64)
+		if got < want[0] || got > want[1] {
+			t.Errorf("PTTL of %s = %d ms, want in [%d, %d]", key, got, want[0], want[1])
+		}
+	}
+	if err := c.SetWithTTL(ctx, "bad", "v", -time.Second); err == nil {
+		t.Error("SetWithTTL accepted a negative ttl")
+	}
+}
