@@ -31,8 +31,10 @@ type Stats struct {
 	NearEntries int
 }
 
-// counters are the Cache's own counts, each updated atomically off the
-// near-hit path.
+// counters are the Cache's own counts, each an atomic added to by the
+// goroutine that did what it counts, off the near-hit path, and read by
+// Stats. recheckHits counts lookups that found their key in the near tier
+// on the recheck under the stripe lock.
 type counters struct {
 	nearMisses, recheckHits  atomic.Uint64
 	sharedHits, sharedMisses atomic.Uint64

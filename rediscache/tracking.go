@@ -226,6 +226,8 @@ func (c *Cache[V]) onInvalidations(keys []rueidis.RedisMessage) {
 // once, in the near tier, rather than as raw replies per connection. Its
 // Update stamps the tickets of the reads waiting for the reply.
 type trackOnlyStore[V any] struct {
+	// c is the Cache whose tickets Update stamps. Set by New's
+	// NewCacheStoreFn, never changed.
 	c *Cache[V]
 }
 

@@ -72,6 +72,8 @@ type Server struct {
 	// Port is Addr's port.
 	Port int
 
+	// bin, dir and args are the executable, the working directory and the
+	// extra arguments, kept for Restart. Set by start, never changed.
 	bin  string
 	dir  string
 	args []string
