@@ -8,14 +8,17 @@
 // responses relayed, and invalidation after unsafe methods. Concurrent
 // misses for one key make one origin request. It serves Prometheus metrics
 // at /metrics, a status page at /_cache/, and purges with a bearer token.
+// With -redis (or -redis-cluster) several instances share their stored
+// responses through Redis, under each one's in-process cache, and a purge
+// on any of them reaches all.
 //
 // With no flags it runs in front of a built-in demo origin:
 //
-//	go run ./examples/http-cache
+//	cd examples/http-cache && go run .
 //
 // In front of a real origin:
 //
-//	go run ./examples/http-cache -origin http://127.0.0.1:9000 -listen :8080 \
+//	go run . -origin http://127.0.0.1:9000 -listen :8080 \
 //		-max-bytes 256MiB -max-object 8MiB -purge-token-file /etc/http-cache/token
 //
 // See README.md for every flag and the caching rules.
@@ -38,6 +41,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shardmap/shardmap/rediscache"
 )
 
 // options is the parsed command line.
@@ -90,6 +95,8 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 		tokenFile = fs.String("purge-token-file", "", "`file` holding the bearer token for PURGE and DELETE /_cache/...; empty disables purging")
 		logLevel  = fs.String("log-level", "info", "log level: debug (one line per request), info, warn or error")
 		logFormat = fs.String("log-format", "text", "log format: text or json")
+		redis     = fs.String("redis", "", "`address` (host:port) of a Redis that several instances share: stored responses are shared, purges reach them all")
+		cluster   = fs.String("redis-cluster", "", "comma-separated `addresses` of Redis Cluster nodes, instead of -redis")
 		cookies   = fs.String("set-cookie", "strip", "responses with Set-Cookie and explicit freshness: strip (store without the cookie, which goes only to the client that fetched it), store (store and replay it) or bypass (never store)")
 	)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "`address` to serve on")
@@ -103,6 +110,9 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.DurationVar(&o.proxy.DialTimeout, "dial-timeout", 5*time.Second, "timeout for connecting to the origin")
 	fs.DurationVar(&o.proxy.HeaderTimeout, "header-timeout", 30*time.Second, "timeout for the origin's response headers")
 	fs.DurationVar(&o.proxy.OriginTimeout, "origin-timeout", 2*time.Minute, "timeout for a whole origin exchange, body included")
+	var shared sharedConfig
+	fs.StringVar(&shared.Prefix, "redis-prefix", "httpcache:", "`prefix` of every key in Redis, so that several fleets can share one")
+	fs.DurationVar(&shared.Timeout, "redis-timeout", rediscache.DefaultTimeout, "deadline of each Redis call; past it a lookup is a miss and the origin answers")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGINT or SIGTERM waits for in-flight requests")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: http-cache [flags]\n\nA caching reverse proxy for one origin. Flags:\n\n")
@@ -149,6 +159,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 		{"header-timeout", o.proxy.HeaderTimeout, true},
 		{"origin-timeout", o.proxy.OriginTimeout, true},
 		{"shutdown-timeout", o.shutdownTimeout, true},
+		{"redis-timeout", shared.Timeout, true},
 	} {
 		if d.v < 0 || (d.positive && d.v == 0) {
 			return o, fmt.Errorf("-%s must be %s, got %v", d.name, map[bool]string{true: "positive", false: "0 or more"}[d.positive], d.v)
@@ -174,6 +185,29 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 			return o, fmt.Errorf("-origin %q: want an http:// or https:// URL with a host and no query", *origin)
 		}
 		o.proxy.Origin = u
+	}
+	switch {
+	case *redis != "" && *cluster != "":
+		return o, errors.New("-redis and -redis-cluster exclude each other")
+	case *redis != "":
+		shared.Addrs = []string{*redis}
+	case *cluster != "":
+		for a := range strings.SplitSeq(*cluster, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				shared.Addrs = append(shared.Addrs, a)
+			}
+		}
+	}
+	for _, a := range shared.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return o, fmt.Errorf("Redis address %q: want host:port: %w", a, err)
+		}
+	}
+	if len(shared.Addrs) > 0 {
+		if o.originOnly {
+			return o, errors.New("-origin-only runs the demo origin; it takes no -redis")
+		}
+		o.proxy.Shared = &shared
 	}
 	if *tokenFile != "" {
 		tok, err := readToken(*tokenFile)

@@ -81,6 +81,9 @@ type config struct {
 	// Transport, if set, replaces the origin transport built from the
 	// timeouts.
 	Transport http.RoundTripper
+	// Shared, if set, makes the cache the near tier over a Redis that a
+	// fleet of instances shares.
+	Shared *sharedConfig
 }
 
 // proxy is a caching reverse proxy for one origin. Make one with newProxy
@@ -147,7 +150,18 @@ func newProxy(cfg config) (*proxy, error) {
 	case cfg.DialTimeout <= 0 || cfg.HeaderTimeout <= 0 || cfg.OriginTimeout <= 0:
 		return nil, errors.New("origin timeouts must be positive")
 	}
-	st, err := newStore(cfg.MaxBytes, cfg.KeepStale)
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Shared != nil && len(cfg.Shared.Addrs) == 0 {
+		return nil, errors.New("shared tier needs at least one Redis address")
+	}
+	st, err := newStore(cfg.MaxBytes, cfg.KeepStale, cfg.Shared, now, log)
 	if err != nil {
 		return nil, fmt.Errorf("creating the cache: %w", err)
 	}
@@ -163,20 +177,14 @@ func newProxy(cfg config) (*proxy, error) {
 			staleIfError: cfg.StaleIfError,
 			cookies:      cfg.Cookies,
 		},
-		log:        cfg.Log,
-		now:        cfg.Now,
+		log:        log,
+		now:        now,
 		status:     statusTemplate,
 		flights:    shardmap.New[string, *flight](),
 		refreshing: shardmap.New[string, struct{}](),
 	}
 	if cfg.TargetedField != "" {
 		p.policy.targeted = http.CanonicalHeaderKey(cfg.TargetedField)
-	}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
-	if p.now == nil {
-		p.now = time.Now
 	}
 	if p.transport == nil {
 		p.transport = newOriginTransport(cfg.DialTimeout, cfg.HeaderTimeout)

@@ -12,6 +12,8 @@ package main
 
 import (
 	"iter"
+	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -342,6 +344,9 @@ type store struct {
 	keepStale time.Duration
 	// evictions counts entries pushed out by the bound.
 	evictions atomic.Uint64
+	// shared is c when the store is the near tier of a fleet's shared
+	// tier, else nil. Set once by newStore.
+	shared *sharedTier
 }
 
 // tierStats counts the lookups of the store's tiers, for metrics and the
@@ -362,11 +367,19 @@ type tierStats struct {
 
 // tierStats returns the tiers' counters.
 func (s *store) tierStats() tierStats {
-	return tierStats{NearHits: s.near.Stats().Hits}
+	ts := tierStats{NearHits: s.near.Stats().Hits}
+	if t := s.shared; t != nil {
+		ts.Shared = true
+		ts.SharedHits, ts.SharedMisses, ts.SharedErrors = t.hits.Load(), t.misses.Load(), t.errors.Load()
+		ts.Invalidations, ts.Flushes = t.invalidations.Load(), t.flushes.Load()
+	}
+	return ts
 }
 
-// newStore returns an empty store bounded to maxBytes.
-func newStore(maxBytes int64, keepStale time.Duration) (*store, error) {
+// newStore returns an empty store bounded to maxBytes, in this process
+// only, or, with a shared config, as the near tier over a Redis shared by
+// a fleet of instances.
+func newStore(maxBytes int64, keepStale time.Duration, shared *sharedConfig, now func() time.Time, log *slog.Logger) (*store, error) {
 	s := &store{maxBytes: maxBytes, keepStale: keepStale}
 	c, err := cache.New(cache.Options[string, *entry]{
 		MaxWeight: maxBytes,
@@ -381,7 +394,30 @@ func newStore(maxBytes int64, keepStale time.Duration) (*store, error) {
 		return nil, err
 	}
 	s.c, s.near = c, c
+	if shared != nil {
+		remaining := func(e *entry) time.Duration { return s.ttl(e, now()) }
+		if s.shared, err = newSharedTier(*shared, c, remaining, log); err != nil {
+			c.Close()
+			return nil, err
+		}
+		s.c = s.shared
+	}
 	return s, nil
+}
+
+// ttl returns how long e is of use from now: while fresh or within its
+// stale-while-revalidate or stale-if-error window, and keepStale more if
+// it can be revalidated; for an index entry, until indexUntil. 0 or less
+// means no more.
+func (s *store) ttl(e *entry, now time.Time) time.Duration {
+	if e.varyIndex != nil {
+		return e.indexUntil.Sub(now)
+	}
+	ttl := e.dec.lifetime + max(e.dec.swr, e.dec.sie) - e.age(now)
+	if e.hasValidator() {
+		ttl = max(ttl, 0) + s.keepStale
+	}
+	return ttl
 }
 
 // lookup returns the stored response for a request for target with
@@ -398,22 +434,20 @@ func (s *store) lookup(target string, req http.Header) (*entry, string) {
 	}
 	key := variantKey(target, e.varyIndex, req)
 	v, ok := s.c.Get(key)
-	if !ok || !v.matches(req) {
+	if !ok || v.indexGen != e.indexGen || !v.matches(req) {
 		return nil, key
 	}
 	return v, key
 }
 
 // put stores e for request target, with an index entry if e varies, and
-// a time to live that lets the cache reclaim it once it is of no more use:
-// an entry is served only while fresh or within its stale-while-revalidate
-// or stale-if-error window, and revalidated only if it has a validator. An entry already of
-// no use is not stored, and removes what was stored under its key.
+// a time to live that lets the cache reclaim it once it is of no more use
+// (store.ttl). An entry already of no use is not stored, and removes what
+// was stored under its key. A variant takes the generation of the index it
+// is stored under (a new one if there is no index with its names), so put
+// sets e.indexGen; e must not be shared yet.
 func (s *store) put(target string, e *entry, now time.Time) {
-	ttl := e.dec.lifetime + max(e.dec.swr, e.dec.sie) - e.age(now)
-	if e.hasValidator() {
-		ttl = max(ttl, 0) + s.keepStale
-	}
+	ttl := s.ttl(e, now)
 	if ttl <= 0 {
 		s.c.Delete(e.key)
 		return
@@ -424,8 +458,15 @@ func (s *store) put(target string, e *entry, now time.Time) {
 		// through it.
 		until := now.Add(ttl)
 		cur, ok := s.c.Get(target)
-		if !ok || !slices.Equal(cur.varyIndex, e.varyNames) || cur.indexUntil.Before(until) {
-			s.c.SetWithTTL(target, &entry{key: target, varyIndex: e.varyNames, indexUntil: until}, ttl)
+		switch {
+		case !ok || !slices.Equal(cur.varyIndex, e.varyNames):
+			e.indexGen = rand.Uint64() | 1 // 0 is a plain entry's
+			s.c.SetWithTTL(target, &entry{key: target, varyIndex: e.varyNames, indexUntil: until, indexGen: e.indexGen}, ttl)
+		case cur.indexUntil.Before(until):
+			e.indexGen = cur.indexGen
+			s.c.SetWithTTL(target, &entry{key: target, varyIndex: e.varyNames, indexUntil: until, indexGen: e.indexGen}, ttl)
+		default:
+			e.indexGen = cur.indexGen
 		}
 	}
 	s.c.SetWithTTL(e.key, e, ttl)
