@@ -28,8 +28,14 @@ func (m *Map[K, V]) MaxChain() int {
 				continue
 			}
 			n := 0
-			for b := t.bucket(bi); b != nil; b = b.overflow.Load() {
-				n++
+			if t.inline() {
+				for b := t.ibucket(bi); b != nil; b = b.overflow.Load() {
+					n++
+				}
+			} else {
+				for b := t.bucket(bi); b != nil; b = b.overflow.Load() {
+					n++
+				}
 			}
 			longest = max(longest, n)
 		}
@@ -46,6 +52,13 @@ func (m *Map[K, V]) MaxChain() int {
 func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 	h := m.hash(key)
 	t := m.shardFor(h).tbl.Load()
+	if m.inline {
+		b, old := t.ireadChain(h)
+		if old != nil {
+			b = old.ichain(h)
+		}
+		return loadInline(b, m.tophash(h), key)
+	}
 	b, old := t.readChain(h)
 	if old != nil {
 		b = old.chain(h)
@@ -54,4 +67,18 @@ func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 		return e.value, true
 	}
 	return value, false
+}
+
+// UnvalidatedLoad is a deliberately broken Load for negative controls of the
+// inline layout: it copies the slot without the sequence lock (invariant 3
+// in hmap.go), so it can return a key or value torn between two writes, or a
+// value from a slot that was being reused. It is an ordinary Load for the
+// entry layout.
+func (m *Map[K, V]) UnvalidatedLoad(key K) (value V, ok bool) {
+	h := m.hash(key)
+	if !m.inline {
+		return m.load(h, key)
+	}
+	b, _ := m.shardFor(h).tbl.Load().ireadChain(h)
+	return b.find(m.tophash(h), key)
 }

@@ -17,8 +17,10 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // cacheLine is the size shards are padded to, twice over: the prefetcher on
@@ -38,6 +40,12 @@ type Map[K comparable, V any] struct {
 	minB uint8
 	// growOnly disables shrinking (WithGrowOnly).
 	growOnly bool
+	// inline selects the inline slot layout (slot_inline.go) over entries
+	// (slot_entry.go); New picks it from K and V.
+	inline bool
+	// rekey makes an inline update store the key as well as the value: K
+	// holds floats, whose equal keys may differ in their bytes (+0, -0).
+	rekey bool
 	// hkind picks the hash function (hash.go); fixed by New.
 	hkind hashKind
 	// hasher is the WithHasher function, or nil.
@@ -85,6 +93,8 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 	}
 	m := &Map[K, V]{
 		growOnly: cfg.growOnly,
+		inline:   inlineLayout[K, V]() && !cfg.entries,
+		rekey:    holdsFloats(reflect.TypeFor[K]()),
 		hkind:    hashKindOf[K](),
 		seed:     rand.Uint64(),
 		mseed:    maphash.MakeSeed(),
@@ -103,7 +113,7 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 	m.shards = make([]shard[K, V], 1<<shardBits)
 	m.minB = bucketsFor(cfg.presize, len(m.shards))
 	for i := range m.shards {
-		m.shards[i].tbl.Store(newTable[K, V](m.minB, false))
+		m.shards[i].tbl.Store(newTable[K, V](m.minB, m.inline, false))
 	}
 	return m
 }
@@ -125,12 +135,13 @@ func bucketsFor(n, nshards int) uint8 {
 
 // shardFor returns the shard for hash h.
 func (m *Map[K, V]) shardFor(h uint64) *shard[K, V] {
-	// When there is one shard, shardShift is 64 and the shift yields 0.
-	return &m.shards[h>>m.shardShift]
+	// Safety: len(m.shards) is 2^(64-shardShift), so h>>shardShift is in
+	// range; when there is one shard, shardShift is 64 and the shift yields 0.
+	return (*shard[K, V])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(m.shards)), uintptr(h>>m.shardShift)*unsafe.Sizeof(m.shards[0])))
 }
 
 // Load returns the value stored for key, and whether it was present. It
-// takes no lock and never waits.
+// takes no lock.
 func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 	return m.load(m.hash(key), key)
 }
@@ -139,11 +150,19 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 	s := m.shardFor(h)
 	t := s.tbl.Load()
+	top := m.tophash(h)
+	if m.inline {
+		b, old := t.ireadChain(h)
+		if old != nil && s.state.shouldHelp() {
+			s.help(m)
+		}
+		return loadInline(b, top, key)
+	}
 	b, old := t.readChain(h)
 	if old != nil && s.state.shouldHelp() {
 		s.help(m)
 	}
-	if e := b.find(m.tophash(h), key); e != nil {
+	if e := b.find(top, key); e != nil {
 		return e.value, true
 	}
 	return value, false
@@ -151,29 +170,44 @@ func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 
 // Store sets the value for key.
 func (m *Map[K, V]) Store(key K, value V) {
-	m.LoadAndStore(key, value)
+	h := m.hash(key)
+	s := m.shardFor(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.lookup(m, h, key)
+	s.set(m, &r, key, value)
 }
 
 // LoadAndStore sets the value for key and returns the previous value, if
-// any. loaded reports whether the key was present.
+// any. loaded reports whether the key was present. Like sync.Map's Swap, and
+// unlike xsync's LoadAndStore, it returns the zero value when the key was
+// absent.
 func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
 	h := m.hash(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pos, e, t := s.lookup(m, h, key)
-	if e != nil {
-		pos.b.slots[pos.i].Store(&entry[K, V]{key, value})
-		return e.value, true
-	}
-	s.insert(m, t, h, pos, &entry[K, V]{key, value})
-	return previous, false
+	r := s.lookup(m, h, key)
+	s.set(m, &r, key, value)
+	return r.old, r.found
 }
 
 // LoadOrStore returns the existing value for key if present. Otherwise it
 // stores value and returns it. loaded reports whether the key was present.
 func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
-	return m.LoadOrCompute(key, func() V { return value })
+	h := m.hash(key)
+	if v, ok := m.load(h, key); ok {
+		return v, true
+	}
+	s := m.shardFor(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.lookup(m, h, key)
+	if r.found {
+		return r.old, true
+	}
+	s.set(m, &r, key, value)
+	return value, false
 }
 
 // LoadOrCompute returns the existing value for key if present. Otherwise it
@@ -191,12 +225,12 @@ func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pos, e, t := s.lookup(m, h, key)
-	if e != nil {
-		return e.value, true
+	r := s.lookup(m, h, key)
+	if r.found {
+		return r.old, true
 	}
 	actual = fn()
-	s.insert(m, t, h, pos, &entry[K, V]{key, actual})
+	s.set(m, &r, key, actual)
 	return actual, false
 }
 
@@ -207,12 +241,12 @@ func (m *Map[K, V]) LoadAndDelete(key K) (value V, loaded bool) {
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pos, e, t := s.lookup(m, h, key)
-	if e == nil {
+	r := s.lookup(m, h, key)
+	if !r.found {
 		return value, false
 	}
-	s.remove(m, t, h, pos)
-	return e.value, true
+	s.remove(m, &r)
+	return r.old, true
 }
 
 // Delete deletes the value for key.
@@ -261,27 +295,19 @@ func (m *Map[K, V]) Compute(key K, fn func(old V, loaded bool) (newValue V, op C
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pos, e, t := s.lookup(m, h, key)
-	var old V
-	if e != nil {
-		old = e.value
-	}
-	nv, op := fn(old, e != nil)
+	r := s.lookup(m, h, key)
+	nv, op := fn(r.old, r.found)
 	switch op {
 	case UpdateOp:
-		if e != nil {
-			pos.b.slots[pos.i].Store(&entry[K, V]{key, nv})
-		} else {
-			s.insert(m, t, h, pos, &entry[K, V]{key, nv})
-		}
+		s.set(m, &r, key, nv)
 		return nv, true
 	case DeleteOp:
-		if e != nil {
-			s.remove(m, t, h, pos)
+		if r.found {
+			s.remove(m, &r)
 		}
 		return actual, false
 	case CancelOp:
-		return old, e != nil
+		return r.old, r.found
 	}
 	panic(fmt.Sprintf("shardmap: Compute: fn returned unknown %v", op))
 }
@@ -306,43 +332,8 @@ func (m *Map[K, V]) Clear() {
 		// again, so it reads as the shard did at this instant.
 		s.state.setPhase(phaseIdle)
 		s.nevacuate, s.noverflow = 0, 0
-		s.tbl.Store(newTable[K, V](m.minB, false))
+		s.tbl.Store(newTable[K, V](m.minB, m.inline, false))
 		s.count.Store(0)
 		s.mu.Unlock()
 	}
-}
-
-// lookup does the shard's pending evacuation for hash h and finds key in the
-// current table. It returns the key's position (or where to insert it), its
-// entry (nil if absent) and the table searched. Caller holds the mutex.
-func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K) (position[K, V], *entry[K, V], *table[K, V]) {
-	t := s.tbl.Load()
-	s.growWork(m, t, h)
-	pos, e := t.chain(h).locate(m.tophash(h), key)
-	return pos, e, t
-}
-
-// insert adds e, whose key lookup found absent at pos in table t, first
-// starting a grow or compaction if one is due. Caller holds the mutex.
-func (s *shard[K, V]) insert(m *Map[K, V], t *table[K, V], h uint64, pos position[K, V], e *entry[K, V]) {
-	top := m.tophash(h)
-	if s.maybeGrow() {
-		t = s.tbl.Load()
-		s.growWork(m, t, h)
-		pos, _ = t.chain(h).locate(top, e.key)
-	}
-	if pos.put(top, e) {
-		s.noverflow++
-	}
-	t.chain(h).state.bump()
-	s.count.Add(1)
-}
-
-// remove deletes the entry lookup found at pos in table t, then starts a
-// shrink if one is due. Caller holds the mutex.
-func (s *shard[K, V]) remove(m *Map[K, V], t *table[K, V], h uint64, pos position[K, V]) {
-	pos.clear()
-	t.chain(h).state.bump()
-	s.count.Add(-1)
-	s.maybeShrink(m)
 }
