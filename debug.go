@@ -124,7 +124,7 @@ func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, sh
 	}
 	if t.inline() {
 		for b := t.ibucket(bi); b != nil; b = b.overflow.Load() {
-			word := b.tophash.Load()
+			word := b.tophash.load()
 			for i := range bucketCnt {
 				if top := topAt(word, i); top != emptyTop {
 					if err := check(top, b.slots[i].load().key); err != nil {
@@ -136,7 +136,7 @@ func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, sh
 		return n, nil
 	}
 	for b := t.bucket(bi); b != nil; b = b.overflow.Load() {
-		word := b.tophash.Load()
+		word := b.tophash.load()
 		for i := range bucketCnt {
 			top, e := topAt(word, i), b.slots[i].Load()
 			if (top == emptyTop) != (e == nil) {

@@ -279,12 +279,13 @@ type slotRef[K comparable, V any] struct {
 
 // lookup does the shard's pending evacuation for hash h and finds key in the
 // current table. Caller holds the mutex.
-func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K) (r slotRef[K, V]) {
+func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K, r *slotRef[K, V]) {
 	t := s.tbl.Load()
-	s.growWork(m, t, h)
+	if t.old.Load() != nil {
+		s.growWork(m, t, h)
+	}
 	r.t, r.h = t, h
 	r.locate(m.tophash(h), key)
-	return r
 }
 
 // locate fills r's position for key in r.t. Caller holds the mutex.

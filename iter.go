@@ -174,7 +174,7 @@ func validatedSlots[K comparable, V any](head *ibucket[K, V], add func(uint8, K,
 			for try := 0; ; try++ {
 				v := head.state.load()
 				if v&chainDirtyBit == 0 {
-					top := topAt(b.tophash.Load(), i)
+					top := topAt(b.tophash.load(), i)
 					s := b.slots[i].load()
 					if sameVersion(v, head.state.load()) {
 						if top != emptyTop {

@@ -34,6 +34,8 @@ type Map[K comparable, V any] struct {
 	shards []shard[K, V]
 	// shardShift is 64 - log2(len(shards)): a hash's top bits pick the shard.
 	shardShift uint8
+	// shardMask is len(shards)-1; with shardShift it picks a hash's shard.
+	shardMask uint64
 	// topShift picks the tophash byte just below the shard bits.
 	topShift uint8
 	// minB is the smallest table a shard shrinks to (from WithPresize).
@@ -109,6 +111,7 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 	}
 	shardBits := uint8(bits.Len(uint(cfg.shards - 1)))
 	m.shardShift = 64 - shardBits
+	m.shardMask = 1<<shardBits - 1
 	m.topShift = 56 - shardBits
 	m.shards = make([]shard[K, V], 1<<shardBits)
 	m.minB = bucketsFor(cfg.presize, len(m.shards))
@@ -135,18 +138,54 @@ func bucketsFor(n, nshards int) uint8 {
 
 // shardFor returns the shard for hash h.
 func (m *Map[K, V]) shardFor(h uint64) *shard[K, V] {
-	// Safety: len(m.shards) is 2^(64-shardShift), so h>>shardShift is in
-	// range; when there is one shard, shardShift is 64 and the shift yields 0.
-	return (*shard[K, V])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(m.shards)), uintptr(h>>m.shardShift)*unsafe.Sizeof(m.shards[0])))
+	// Safety: the index is masked to len(m.shards)-1. (The mask, rather than
+	// a shift by 64 for a single shard, spares the shift its range check.)
+	i := h >> (m.shardShift & 63) & m.shardMask
+	return (*shard[K, V])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(m.shards)), uintptr(i)*unsafe.Sizeof(m.shards[0])))
 }
 
 // Load returns the value stored for key, and whether it was present. It
 // takes no lock.
 func (m *Map[K, V]) Load(key K) (value V, ok bool) {
-	return m.load(m.hash(key), key)
+	h := m.hashFast(key)
+	// The steady state (no migration in this shard) straight through: one
+	// table load, one chain, and for inline slots one validated scan.
+	s := m.shardFor(h)
+	t := s.tbl.Load()
+	if t.old.Load() == nil {
+		if m.inline {
+			// ibucket.find, written out: a call here costs a tenth of a
+			// Load of a cached key.
+			head := t.ichain(h)
+			head.touch()
+			if v := head.state.load(); v&chainDirtyBit == 0 {
+				top := m.tophash(h)
+			scan:
+				for b := head; b != nil; b = b.overflow.Load() {
+					for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
+						// Safety: firstLane returns 0..7 for a nonzero match word.
+						if p := &b.slots[firstLane(mt)&(bucketCnt-1)]; p.loadKey() == key {
+							value, ok = p.loadValue(), true
+							break scan
+						}
+					}
+				}
+				if head.state.load() == v {
+					return value, ok
+				}
+				value, ok = *new(V), false
+			}
+		} else if e := t.chain(h).find(m.tophash(h), key); e != nil {
+			return e.value, true
+		} else {
+			return value, false
+		}
+	}
+	return m.load(h, key)
 }
 
-// load is Load for a key whose hash h the caller already has.
+// load is Load for a key whose hash h the caller already has, for any state
+// of the shard.
 func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 	s := m.shardFor(h)
 	t := s.tbl.Load()
@@ -170,12 +209,14 @@ func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 
 // Store sets the value for key.
 func (m *Map[K, V]) Store(key K, value V) {
-	h := m.hash(key)
+	h := m.hashFast(key)
 	s := m.shardFor(h)
+	var r slotRef[K, V]
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.lookup(m, h, key)
+	// No defer: nothing between Lock and Unlock calls user code or panics.
+	s.lookup(m, h, key, &r)
 	s.set(m, &r, key, value)
+	s.mu.Unlock()
 }
 
 // LoadAndStore sets the value for key and returns the previous value, if
@@ -183,11 +224,12 @@ func (m *Map[K, V]) Store(key K, value V) {
 // unlike xsync's LoadAndStore, it returns the zero value when the key was
 // absent.
 func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
-	h := m.hash(key)
+	h := m.hashFast(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.lookup(m, h, key)
+	var r slotRef[K, V]
+	s.lookup(m, h, key, &r)
 	s.set(m, &r, key, value)
 	return r.old, r.found
 }
@@ -195,14 +237,15 @@ func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
 // LoadOrStore returns the existing value for key if present. Otherwise it
 // stores value and returns it. loaded reports whether the key was present.
 func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
-	h := m.hash(key)
+	h := m.hashFast(key)
 	if v, ok := m.load(h, key); ok {
 		return v, true
 	}
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.lookup(m, h, key)
+	var r slotRef[K, V]
+	s.lookup(m, h, key, &r)
 	if r.found {
 		return r.old, true
 	}
@@ -218,14 +261,15 @@ func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
 // methods of the same Map (that deadlocks), and it should be quick. If fn
 // panics, the lock is released, nothing is stored and the panic propagates.
 func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
-	h := m.hash(key)
+	h := m.hashFast(key)
 	if v, ok := m.load(h, key); ok {
 		return v, true
 	}
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.lookup(m, h, key)
+	var r slotRef[K, V]
+	s.lookup(m, h, key, &r)
 	if r.found {
 		return r.old, true
 	}
@@ -237,11 +281,12 @@ func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
 // LoadAndDelete deletes the value for key, returning the previous value if
 // any. loaded reports whether the key was present.
 func (m *Map[K, V]) LoadAndDelete(key K) (value V, loaded bool) {
-	h := m.hash(key)
+	h := m.hashFast(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.lookup(m, h, key)
+	var r slotRef[K, V]
+	s.lookup(m, h, key, &r)
 	if !r.found {
 		return value, false
 	}
@@ -291,11 +336,12 @@ func (op ComputeOp) String() string {
 // lock is released, the entry is left unchanged and the panic propagates.
 // Compute panics if fn returns an op other than the three above.
 func (m *Map[K, V]) Compute(key K, fn func(old V, loaded bool) (newValue V, op ComputeOp)) (actual V, ok bool) {
-	h := m.hash(key)
+	h := m.hashFast(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.lookup(m, h, key)
+	var r slotRef[K, V]
+	s.lookup(m, h, key, &r)
 	nv, op := fn(r.old, r.found)
 	switch op {
 	case UpdateOp:

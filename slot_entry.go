@@ -22,7 +22,7 @@ type entry[K comparable, V any] struct {
 type bucket[K comparable, V any] struct {
 	// tophash holds one byte per slot: emptyTop, or the key's tophash. Set
 	// after the slot is stored, cleared before the slot is cleared.
-	tophash atomic.Uint64
+	tophash topWord
 	// slots point at the entries; nil when empty.
 	slots [bucketCnt]atomic.Pointer[entry[K, V]]
 	// overflow is the next bucket of the chain, or nil. Set once, when the
@@ -37,7 +37,7 @@ type bucket[K comparable, V any] struct {
 // no lock and is safe against any concurrent writer (invariant 3).
 func (b *bucket[K, V]) find(top uint8, key K) *entry[K, V] {
 	for ; b != nil; b = b.overflow.Load() {
-		for m := matchTop(b.tophash.Load(), top); m != 0; m &= m - 1 {
+		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
 			// Safety: firstLane returns 0..7 for a nonzero match word.
 			if e := b.slots[firstLane(m)&(bucketCnt-1)].Load(); e != nil && e.key == key {
 				return e
@@ -65,7 +65,7 @@ type position[K comparable, V any] struct {
 // chain cannot change underneath it.
 func (head *bucket[K, V]) locate(top uint8, key K) (pos position[K, V], e *entry[K, V]) {
 	for b := head; b != nil; b = b.overflow.Load() {
-		word := b.tophash.Load()
+		word := b.tophash.load()
 		for m := matchTop(word, top); m != 0; m &= m - 1 {
 			i := firstLane(m)
 			if e = b.slots[i].Load(); e.key == key {
@@ -92,7 +92,7 @@ func (pos *position[K, V]) put(top uint8, e *entry[K, V]) (overflowed bool) {
 		b, i = new(bucket[K, V]), 0
 	}
 	b.slots[i].Store(e)
-	b.tophash.Store(withTop(b.tophash.Load(), i, top))
+	b.tophash.store(withTop(b.tophash.load(), i, top))
 	if b != pos.free {
 		pos.last.overflow.Store(b)
 		return true
@@ -105,7 +105,7 @@ func (pos *position[K, V]) put(top uint8, e *entry[K, V]) (overflowed bool) {
 // value once no reader holds it.
 func (pos *position[K, V]) clear() {
 	b := pos.b
-	b.tophash.Store(withTop(b.tophash.Load(), pos.i, emptyTop))
+	b.tophash.store(withTop(b.tophash.load(), pos.i, emptyTop))
 	b.slots[pos.i].Store(nil)
 }
 
@@ -114,7 +114,7 @@ func (pos *position[K, V]) clear() {
 // its sequence lock.
 func (head *bucket[K, V]) forEachSlot(f func(top uint8, e *entry[K, V])) {
 	for b := head; b != nil; b = b.overflow.Load() {
-		word := b.tophash.Load()
+		word := b.tophash.load()
 		for m := matchFull(word); m != 0; m &= m - 1 {
 			i := firstLane(m)
 			if e := b.slots[i].Load(); e != nil {
@@ -139,12 +139,12 @@ func (c *cursor[K, V]) put(top uint8, e *entry[K, V]) int {
 	grew := 0
 	switch {
 	case c.b == nil:
-		if debugInvariants && matchFull(c.head.tophash.Load()) != 0 {
+		if debugInvariants && matchFull(c.head.tophash.load()) != 0 {
 			panic("shardmap: evacuating into a chain that is not empty")
 		}
 		c.b = c.head
 	case c.i == bucketCnt:
-		c.b.tophash.Store(c.word)
+		c.b.tophash.store(c.word)
 		next := new(bucket[K, V])
 		c.b.overflow.Store(next)
 		c.b, c.i, c.word = next, 0, 0
@@ -159,7 +159,7 @@ func (c *cursor[K, V]) put(top uint8, e *entry[K, V]) int {
 // finish stores the last tophash word and bumps the chain's version.
 func (c *cursor[K, V]) finish() {
 	if c.b != nil {
-		c.b.tophash.Store(c.word)
+		c.b.tophash.store(c.word)
 		c.head.state.bump()
 	}
 }

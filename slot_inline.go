@@ -63,7 +63,7 @@ type islot[K comparable, V any] struct {
 type ibucket[K comparable, V any] struct {
 	// tophash holds one byte per slot: emptyTop, or the key's tophash. Set
 	// after the slot is stored, cleared before the slot is reused.
-	tophash atomic.Uint64
+	tophash topWord
 	// state is the chain's state word (evacuated bit, dirty bit, version);
 	// only a chain's head bucket uses it. It sits next to tophash so that a
 	// reader's two loads of it hit the line it already fetched.
@@ -113,6 +113,28 @@ func (p *islot[K, V]) load() (s islot[K, V]) {
 	return s
 }
 
+// loadKey reads the slot's key with atomic loads: one for a word-sized key,
+// the whole slot otherwise.
+func (p *islot[K, V]) loadKey() K {
+	if unsafe.Sizeof(p.key) == 8 {
+		// Safety: the key starts the 8-aligned slot and is one word long.
+		w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&p.key)))
+		return *(*K)(unsafe.Pointer(&w))
+	}
+	return p.load().key
+}
+
+// loadValue reads the slot's value with atomic loads: one for a value that
+// is one aligned word, the whole slot otherwise.
+func (p *islot[K, V]) loadValue() V {
+	if unsafe.Sizeof(p.value) == 8 && unsafe.Offsetof(p.value)%8 == 0 {
+		// Safety: the value is one aligned word inside the slot.
+		w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&p.value)))
+		return *(*V)(unsafe.Pointer(&w))
+	}
+	return p.load().value
+}
+
 // storeWords stores the words of s from byte offset from up to (not
 // including) to into the slot, one atomic store each. Caller holds the mutex.
 func (p *islot[K, V]) storeWords(s *islot[K, V], from, to uintptr) {
@@ -137,14 +159,33 @@ func valueWords[K comparable, V any]() (from, to uintptr) {
 // validates the result with the chain's version (loadInline).
 func (b *ibucket[K, V]) find(top uint8, key K) (value V, ok bool) {
 	for ; b != nil; b = b.overflow.Load() {
-		for m := matchTop(b.tophash.Load(), top); m != 0; m &= m - 1 {
+		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
 			// Safety: firstLane returns 0..7 for a nonzero match word.
-			if s := b.slots[firstLane(m)&(bucketCnt-1)].load(); s.key == key {
-				return s.value, true
+			if p := &b.slots[firstLane(m)&(bucketCnt-1)]; p.loadKey() == key {
+				return p.loadValue(), true
 			}
 		}
 	}
 	return value, false
+}
+
+// touch loads one word from every cache line the bucket spans after its
+// first, so that their misses overlap the miss on the tophash word instead of
+// following it: which slot a Load reads depends on the tophash word, so
+// without this a Load of a slot on another line than the tophash word waits
+// for two misses in a row. The sizes are constants, so for a bucket of two
+// or three lines this is a few loads with no loop.
+func (b *ibucket[K, V]) touch() {
+	const line = 64
+	size := unsafe.Sizeof(*b)
+	for off := uintptr(line); off < size; off += line {
+		// Safety: off < Sizeof(*b) and is a multiple of 8 in an 8-aligned
+		// bucket made of words.
+		atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(b), off)))
+	}
+	// The last word, for the line a bucket that starts late in a line
+	// reaches into.
+	atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(b), size-8)))
 }
 
 // loadInline is Load's read of an inline chain: find inside the sequence
@@ -181,7 +222,7 @@ type iposition[K comparable, V any] struct {
 // value. The caller holds the mutex, so the chain cannot change underneath it.
 func (head *ibucket[K, V]) locate(top uint8, key K) (pos iposition[K, V], value V, found bool) {
 	for b := head; b != nil; b = b.overflow.Load() {
-		word := b.tophash.Load()
+		word := b.tophash.load()
 		for m := matchTop(word, top); m != 0; m &= m - 1 {
 			i := firstLane(m)
 			if s := b.slots[i].load(); s.key == key {
@@ -209,7 +250,7 @@ func (pos *iposition[K, V]) put(top uint8, key K, value V) (overflowed bool) {
 	}
 	s := islot[K, V]{key: key, value: value}
 	b.slots[i].storeWords(&s, 0, unsafe.Sizeof(s))
-	b.tophash.Store(withTop(b.tophash.Load(), i, top))
+	b.tophash.store(withTop(b.tophash.load(), i, top))
 	if b != pos.free {
 		pos.last.overflow.Store(b)
 		return true
@@ -225,6 +266,12 @@ func (pos *iposition[K, V]) put(top uint8, key K, value V) (overflowed bool) {
 // rekey for key types that hold floats.
 func (pos *iposition[K, V]) update(head *ibucket[K, V], key K, value V, rekey bool) {
 	p := &pos.b.slots[pos.i]
+	if !rekey && unsafe.Sizeof(p.value) == 8 && unsafe.Offsetof(p.value)%8 == 0 {
+		// The value is one aligned word: store just that.
+		atomic.StoreUint64((*uint64)(unsafe.Pointer(&p.value)), *(*uint64)(unsafe.Pointer(&value)))
+		head.state.bump()
+		return
+	}
 	s := p.load()
 	s.key, s.value = key, value
 	from, to := valueWords[K, V]()
@@ -265,7 +312,7 @@ func holdsFloats(t reflect.Type) bool {
 // is what tells a reader still copying them to try again.
 func (pos *iposition[K, V]) clear() {
 	b := pos.b
-	b.tophash.Store(withTop(b.tophash.Load(), pos.i, emptyTop))
+	b.tophash.store(withTop(b.tophash.load(), pos.i, emptyTop))
 }
 
 // forEachSlot calls f for every occupied slot of the chain at head, in chain
@@ -273,7 +320,7 @@ func (pos *iposition[K, V]) clear() {
 // caller validates the copies with the chain's version.
 func (head *ibucket[K, V]) forEachSlot(f func(top uint8, s *islot[K, V])) {
 	for b := head; b != nil; b = b.overflow.Load() {
-		word := b.tophash.Load()
+		word := b.tophash.load()
 		for m := matchFull(word); m != 0; m &= m - 1 {
 			i := firstLane(m)
 			s := b.slots[i].load()
@@ -296,12 +343,12 @@ func (c *icursor[K, V]) put(top uint8, s *islot[K, V]) int {
 	grew := 0
 	switch {
 	case c.b == nil:
-		if debugInvariants && matchFull(c.head.tophash.Load()) != 0 {
+		if debugInvariants && matchFull(c.head.tophash.load()) != 0 {
 			panic("shardmap: evacuating into a chain that is not empty")
 		}
 		c.b = c.head
 	case c.i == bucketCnt:
-		c.b.tophash.Store(c.word)
+		c.b.tophash.store(c.word)
 		next := new(ibucket[K, V])
 		c.b.overflow.Store(next)
 		c.b, c.i, c.word = next, 0, 0
@@ -316,7 +363,7 @@ func (c *icursor[K, V]) put(top uint8, s *islot[K, V]) int {
 // finish stores the last tophash word and bumps the chain's version.
 func (c *icursor[K, V]) finish() {
 	if c.b != nil {
-		c.b.tophash.Store(c.word)
+		c.b.tophash.store(c.word)
 		c.head.state.bump()
 	}
 }
