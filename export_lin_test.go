@@ -82,3 +82,36 @@ func (m *Map[K, V]) UnvalidatedLoad(key K) (value V, ok bool) {
 	b, _ := m.shardFor(h).tbl.Load().ireadChain(h)
 	return b.find(m.tophash(h), key)
 }
+
+// HookedInlineLoad is an inline-layout Load that calls between once, after
+// it has read the key of the slot that matches and before it reads that
+// slot's value, so that a test can run writes at exactly that point. With
+// validate it keeps the sequence lock of invariant 3 (the real Load's
+// algorithm) and retries when the chain moved; without it, it returns what
+// it read.
+func (m *Map[K, V]) HookedInlineLoad(key K, validate bool, between func()) (value V, ok bool) {
+	h := m.hash(key)
+	head := m.shardFor(h).tbl.Load().ichain(h)
+	top := m.tophash(h)
+	called := false
+	for {
+		v := head.state.load()
+		value, ok = *new(V), false
+	scan:
+		for b := head; b != nil; b = b.overflow.Load() {
+			for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
+				if p := &b.slots[firstLane(mt)]; p.loadKey() == key {
+					if !called {
+						called = true
+						between()
+					}
+					value, ok = p.loadValue(), true
+					break scan
+				}
+			}
+		}
+		if !validate || (v&chainDirtyBit == 0 && sameVersion(v, head.state.load())) {
+			return value, ok
+		}
+	}
+}

@@ -115,11 +115,19 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 	m.topShift = 56 - shardBits
 	m.shards = make([]shard[K, V], 1<<shardBits)
 	m.minB = bucketsFor(cfg.presize, len(m.shards))
+	if m.minB > maxPresizeB {
+		panic(fmt.Sprintf("shardmap: WithPresize(%d): room for that many entries would not fit in memory", cfg.presize))
+	}
 	for i := range m.shards {
 		m.shards[i].tbl.Store(newTable[K, V](m.minB, m.inline, false))
 	}
 	return m
 }
+
+// maxPresizeB bounds the table WithPresize may ask for: 2^40 buckets per
+// shard is beyond any machine's memory (and keeps the bucket index below the
+// tophash bits, see hash.go).
+const maxPresizeB = 40
 
 // bucketsFor returns the log2 bucket count that holds n entries spread over
 // nshards shards without growing. Hashing spreads keys unevenly: a shard's
@@ -130,7 +138,7 @@ func bucketsFor(n, nshards int) uint8 {
 	mean := float64(n) / float64(nshards)
 	per := int64(math.Ceil(mean + 5*math.Sqrt(mean*(1-1/float64(nshards)))))
 	b := uint8(0)
-	for overLoadFactor(per, b) {
+	for overLoadFactor(per, b) && b <= maxPresizeB {
 		b++
 	}
 	return b
