@@ -96,7 +96,7 @@ func sourceEvacuated[K comparable, V any](t, old *table[K, V], bi uint64) bool {
 // shard, no key appears twice, and no wide inline update was left marked. It
 // returns the number of entries.
 func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, shardIdx int) (int, error) {
-	if t.head(bi).load()&chainDirtyBit != 0 {
+	if t.head(bi).load()&(chainDirtyBit|chainDupBit) != 0 {
 		return 0, errors.New("chain left marked as being written")
 	}
 	seen := make(map[K]struct{})

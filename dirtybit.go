@@ -45,7 +45,9 @@ import "go.uber.org/atomic"
 //
 //	bit  0    evacuated: this chain belongs to an old array and has been copied
 //	bit  1    dirty: a wide inline update is rewriting one of the chain's slots
-//	bits 2-   version: bumped by every insert, delete and update in the chain
+//	bit  2    dup: a wide inline update has put a key's new slot before its
+//	          old one and not yet retired the old one
+//	bits 3-   version: bumped by every insert, delete and update in the chain
 //
 // Only a chain's head bucket uses its word. Load reads the evacuated bit of
 // the old bucket a key hashes to (invariant 2 in hmap.go).
@@ -67,8 +69,12 @@ import "go.uber.org/atomic"
 //     always bumps the version.
 //
 // The chain's dirty bit is set only for an update whose value spans more than
-// one word, which the writer cannot store atomically: it sets the bit, stores
+// one word, which the writer cannot store atomically, and for which there is
+// no free slot to write the new value into first: it sets the bit, stores
 // the words, and then bumps the version and clears the bit with one store.
+// The dup bit marks the other way of doing a wide update (moveUpdate in
+// slot_inline.go) while the key briefly sits in two slots: Loads find the
+// new one first and ignore the bit; a chain copy for iteration retries.
 
 // Shard phases, stored in the low bits of the shard state word.
 const (
@@ -120,7 +126,8 @@ func (s *stateWord) shouldHelp() bool {
 const (
 	evacuatedBit  uintptr = 1 << 0
 	chainDirtyBit uintptr = 1 << 1
-	versionOne    uintptr = 1 << 2
+	chainDupBit   uintptr = 1 << 2
+	versionOne    uintptr = 1 << 3
 )
 
 // bucketState is the state word at the head of a bucket chain.

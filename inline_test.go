@@ -27,17 +27,25 @@ func (w wide) even() bool { return w[0] == w[1] && w[1] == w[2] && w[2] == w[3] 
 // push the shard through grows and shrinks. Values encode their key, so a
 // value read under the wrong key is caught too.
 func TestInlineSlotsNeverTear(t *testing.T) {
+	constant := WithHasher(func(wide, uint64) uint64 { return 0 })
 	for _, h := range []struct {
 		name string
 		opts []Option
+		// hot is the number of keys rewritten; updatesOnly leaves out the
+		// deletes and bursts, so that a full bucket stays full and every
+		// update rewrites its slot in place under the dirty bit.
+		hot         uint64
+		updatesOnly bool
 	}{
-		{"default", []Option{WithShards(2)}},
-		{"constant", []Option{WithShards(1), WithHasher(func(wide, uint64) uint64 { return 0 })}},
+		{"default", []Option{WithShards(2)}, 4, false},
+		{"constant", []Option{WithShards(1), constant}, 4, false},
+		{"full bucket", []Option{WithShards(1), constant}, bucketCnt, true},
 	} {
 		t.Run(h.name, func(t *testing.T) {
 			m := New[wide, wide](h.opts...)
 			require.True(t, m.Inline(), "[4]uint64 keys and values are stored inline")
-			const hot, writes, reads = 4, 50_000, 50_000
+			hot := h.hot
+			const writes, reads = 50_000, 50_000
 			var wg sync.WaitGroup
 			errs := make(chan error, 8)
 			fail := func(format string, args ...any) {
@@ -52,8 +60,8 @@ func TestInlineSlotsNeverTear(t *testing.T) {
 					defer wg.Done()
 					for i := range uint64(writes) {
 						k := (i*7 + w) % hot
-						if w == 0 {
-							// Nothing but wide updates in place.
+						if w == 0 || h.updatesOnly {
+							// Nothing but wide updates.
 							m.Store(wideOf(k), wideOf(k<<32|i))
 							continue
 						}

@@ -143,7 +143,7 @@ func copyChain[K comparable, V any](t *table[K, V], bi uint64, buf []kv[K, V], w
 	}
 	for range rangeTries {
 		v := st.load()
-		if v&chainDirtyBit == 0 {
+		if v&(chainDirtyBit|chainDupBit) == 0 {
 			if t.inline() {
 				t.ibucket(bi).forEachSlot(func(top uint8, s *islot[K, V]) { add(top, s.key, s.value) })
 			} else {

@@ -31,14 +31,21 @@ import (
 //   - update whose value lies within one word: one atomic store; the reader
 //     gets the old value or the new one, both current during its call. The
 //     version is bumped after it for iteration's sake.
-//   - wider update: the writer sets the chain's dirty bit, stores the words,
-//     then bumps the version and clears the bit in one store. A reader that
-//     sees the bit set, or a different word afterwards, tries again.
+//   - wider update: the new key and value go into a free slot that readers
+//     reach no later than the old one, and the tophash word switches lanes
+//     (moveUpdate). Readers see the old slot or the new one, each whole.
+//   - wider update with no such free slot (the key's bucket and those before
+//     it are full): the writer sets the chain's dirty bit, stores the words
+//     in place, then bumps the version and clears the bit in one store. A
+//     reader that sees the bit set, or a different word afterwards, tries
+//     again.
 //
-// A reader never takes the lock. Each failed try means a write to the same
-// chain completed or is in flight; after spinTries failures in a row it
+// A reader never takes the lock. A failed try means a write to the same
+// chain completed meanwhile, or, only in the last case above, that an
+// in-place update is in flight; after spinTries failures in a row the reader
 // yields its processor between tries, so that a writer descheduled in the
-// middle of a wide update can finish it.
+// middle of such an update can finish it. That last case is the only one in
+// which a Load waits for a writer, and only for a few stores.
 
 // maxInlineSlot is the largest slot (key plus value, in bytes) kept inline.
 // Larger pointer-free pairs use entries: eight of them per bucket would make
@@ -283,10 +290,51 @@ func (pos *iposition[K, V]) update(head *ibucket[K, V], key K, value V, rekey bo
 		head.state.bump()
 		return
 	}
+	if pos.moveUpdate(head, &s) {
+		return
+	}
 	w := head.state.load()
 	head.state.store(w | chainDirtyBit)
 	p.storeWords(&s, from, to)
 	head.state.store(w + versionOne)
+}
+
+// moveUpdate does a wide update without rewriting a slot readers may be
+// reading: it writes the new key and value into a free slot that every
+// reader reaches no later than the old one, then retires the old slot. It
+// reports false, having done nothing, when there is no such slot: the key's
+// bucket and every bucket before it in the chain are full. Caller holds the
+// mutex.
+//
+// In the key's own bucket, one tophash store brings the new lane in and
+// takes the old one out, so readers see the old slot or the new one. In an
+// earlier bucket, the new lane is published first: from then on a reader
+// scanning from the head finds it before the old one. Until the old lane is
+// cleared the chain holds the key twice, which only iteration would notice,
+// so the chain's dup bit says so meanwhile (dirtybit.go).
+func (pos *iposition[K, V]) moveUpdate(head *ibucket[K, V], s *islot[K, V]) bool {
+	b := pos.b
+	word := b.tophash.load()
+	top := topAt(word, pos.i)
+	if m := matchEmpty(word); m != 0 {
+		j := firstLane(m)
+		b.slots[j].storeWords(s, 0, unsafe.Sizeof(*s))
+		b.tophash.store(withTop(withTop(word, j, top), pos.i, emptyTop))
+		head.state.bump()
+		return true
+	}
+	if pos.free == nil {
+		return false
+	}
+	// locate stops at the key's bucket, so a free slot it found is in an
+	// earlier one.
+	w := head.state.load()
+	head.state.store(w | chainDupBit)
+	pos.free.slots[pos.fi].storeWords(s, 0, unsafe.Sizeof(*s))
+	pos.free.tophash.store(withTop(pos.free.tophash.load(), pos.fi, top))
+	b.tophash.store(withTop(word, pos.i, emptyTop))
+	head.state.store(w + versionOne)
+	return true
 }
 
 // holdsFloats reports whether t's == can hold for values with different
