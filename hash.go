@@ -37,7 +37,6 @@ const (
 	hashComparable hashKind = iota // maphash.Comparable: any comparable K
 	hashWord64                     // 8-byte integer kinds: seeded multiply-mix
 	hashWord32                     // 4-byte integer kinds: seeded multiply-mix
-	hashString                     // string kinds: maphash.String
 	hashCustom                     // WithHasher
 )
 
@@ -53,8 +52,6 @@ func hashKindOf[K comparable]() hashKind {
 		return hashWord32
 	case reflect.Int32, reflect.Uint32:
 		return hashWord32
-	case reflect.String:
-		return hashString
 	}
 	return hashComparable
 }
@@ -72,8 +69,6 @@ func (m *Map[K, V]) hash(key K) uint64 {
 		return mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
 	case hashWord32:
 		return mixWord(uint64(*(*uint32)(unsafe.Pointer(&key))), m.seed)
-	case hashString:
-		return maphash.String(m.mseed, *(*string)(unsafe.Pointer(&key)))
 	case hashCustom:
 		// A hasher may ignore parts of the key; comparing the key with
 		// itself still panics, as a Go map does, when an interface key

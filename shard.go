@@ -27,7 +27,7 @@ import (
 // common x86 parts pulls cache lines in pairs.
 const cacheLine = 64
 
-// Map is a concurrent map from K to V. Load, Range, All and Len never block;
+// Map is a concurrent map from K to V. Load, Range, All and Len take no lock;
 // writers lock only the shard that holds their key.
 type Map[K comparable, V any] struct {
 	// shards is the stripe array; its length is a power of two. Fixed by New.
@@ -155,7 +155,13 @@ func (m *Map[K, V]) shardFor(h uint64) *shard[K, V] {
 // Load returns the value stored for key, and whether it was present. It
 // takes no lock.
 func (m *Map[K, V]) Load(key K) (value V, ok bool) {
-	h := m.hashFast(key)
+	var h uint64
+	if m.hkind == hashWord64 {
+		// The common case, hashed here: hashFast is over the inlining budget.
+		h = mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
+	} else {
+		h = m.hash(key)
+	}
 	// The steady state (no migration in this shard) straight through: one
 	// table load, one chain, and for inline slots one validated scan.
 	s := m.shardFor(h)
@@ -217,7 +223,13 @@ func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 
 // Store sets the value for key.
 func (m *Map[K, V]) Store(key K, value V) {
-	h := m.hashFast(key)
+	var h uint64
+	if m.hkind == hashWord64 {
+		// The common case, hashed here: hashFast is over the inlining budget.
+		h = mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
+	} else {
+		h = m.hash(key)
+	}
 	s := m.shardFor(h)
 	var r slotRef[K, V]
 	s.mu.Lock()
