@@ -7,26 +7,34 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 )
 
-// parallelism is passed to b.SetParallelism: the benchmarks run
-// parallelism×GOMAXPROCS goroutines. Use -cpu to vary GOMAXPROCS.
+// parallelism sets BenchmarkThroughput's goroutines: parallelism×GOMAXPROCS,
+// as b.SetParallelism would. Use -cpu to vary GOMAXPROCS.
 var parallelism = flag.Int("parallelism", 1, "goroutines per GOMAXPROCS in BenchmarkThroughput")
 
 // benchKeys are the prefilled key counts of BenchmarkThroughput.
 var benchKeys = []int{1_000, 1_000_000}
 
-// BenchmarkThroughput runs the throughput grid as go test benchmarks, named
-// BenchmarkThroughput/<map>/<keytype>/<keys>/<mix>, for benchstat:
+// BenchmarkThroughput runs the throughput loops as go test benchmarks, for
+// benchstat: BenchmarkThroughput/<map>/<keytype>/<keys>/<mix> for the grid's
+// mixes and S100 (every operation a Store of a present key), and
+// BenchmarkThroughput/<map>/<keytype>/1K/{LoadOrStore,Compute} for the
+// hot-key loops:
 //
 //	go test -run '^$' -bench 'Throughput/(shardmap|xsync-v4)/uint64/1M' -count 10 | tee new.txt
 //
-// Each <keys> level prefills one map; its mixes run on it in turn (deletes
-// are stored back, so the size holds).
+// The loops, keys and schedules are the ones `go run .` measures. One
+// benchmark iteration is one map operation: b.N operations are split
+// among the goroutines, so ns/op is wall time per operation of all
+// goroutines together and allocs/op (-benchmem) is per operation. Each
+// <keys> level prefills one map; its mixes run on it in turn (deletes are
+// stored back, so the size holds).
 func BenchmarkThroughput(b *testing.B) {
 	for _, c := range contenders() {
 		b.Run(c.Name, func(b *testing.B) {
@@ -40,71 +48,52 @@ func BenchmarkThroughput(b *testing.B) {
 func benchKeyType[K Key](b *testing.B, c Contender) {
 	for _, n := range benchKeys {
 		b.Run(countName(n), func(b *testing.B) {
-			keys := makeKeys[K](n)
+			ks := newKeySpace[K](n)
 			m := newMap[K](c)
-			prefill(m, keys)
-			for _, mix := range mixes {
-				b.Run(mix.Name, func(b *testing.B) {
-					var seed atomic.Uint64
-					runtime.GC()
-					b.SetParallelism(*parallelism)
-					b.ResetTimer()
-					b.RunParallel(func(pb *testing.PB) {
-						w := newWorker(m, keys, mix, seed.Add(1))
-						for pb.Next() {
-							w.step()
-						}
-					})
-					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-				})
+			prefillKeys(m, ks)
+			for _, mix := range append(slices.Clip(mixes), storeOnly) {
+				b.Run(mix.Name, func(b *testing.B) { benchLoop(b, m, m.mixLoop, ks, mix) })
+			}
+			if n != 1_000 {
+				return
+			}
+			for _, h := range hotOps {
+				if loop := loopOf(m, cell{hot: h}); loop != nil {
+					b.Run(h, func(b *testing.B) { benchLoop(b, m, loop, ks, Mix{}) })
+				}
 			}
 		})
 	}
 }
 
-// TestContenders checks that every adapter stores, loads and deletes.
-func TestContenders(t *testing.T) {
-	for _, c := range append(contenders(), growOnly...) {
-		t.Run(c.Name, func(t *testing.T) {
-			checkAdapter(t, newMap[uint64](c))
-			checkAdapter(t, newMap[string](c))
+// benchLoop runs b.N operations of loop on m from parallelism×GOMAXPROCS
+// goroutines, each with its own worker, in batches as runLoop does.
+func benchLoop[K Key](b *testing.B, m Map[K], loop loopFunc[K], ks *keySpace[K], mix Mix) {
+	g := *parallelism * runtime.GOMAXPROCS(0)
+	workers := make([]*worker[K], g)
+	for i := range workers {
+		workers[i] = newWorker(ks, mix, uint64(i+1))
+	}
+	runtime.GC()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for i, w := range workers {
+		ops := b.N / g
+		if i < b.N%g {
+			ops++
+		}
+		wg.Go(func() {
+			for ; ops >= batch; ops -= batch {
+				loop(w, batch)
+			}
+			loop(w, ops)
 		})
 	}
-}
-
-// checkAdapter stores, loads and deletes 1000 keys through m.
-func checkAdapter[K Key](t *testing.T, m Map[K]) {
-	t.Helper()
-	keys := makeKeys[K](1000)
-	prefill(m, keys)
-	for i, k := range keys {
-		if v, ok := m.Load(k); !ok || v != uint64(i) {
-			t.Fatalf("%s: Load(%v) = %d, %v; want %d, true", keyTypeName[K](), k, v, ok, i)
-		}
-	}
-	for _, k := range keys[:500] {
-		m.Delete(k)
-	}
-	for i, k := range keys {
-		if _, ok := m.Load(k); ok != (i >= 500) {
-			t.Fatalf("%s: after deleting, Load(%v) found = %v", keyTypeName[K](), k, ok)
-		}
-	}
-}
-
-// TestWorkerKeepsSize checks that a delete-heavy mix leaves the map about
-// as full as it started.
-func TestWorkerKeepsSize(t *testing.T) {
-	const n = 1000
-	m := newRWMap[uint64]().(*rwMap[uint64])
-	keys := makeKeys[uint64](n)
-	prefill(m, keys)
-	w := newWorker(Map[uint64](m), keys, mixes[len(mixes)-1], 1)
-	for range 100_000 {
-		w.step()
-	}
-	if got := len(m.m); got < n-len(w.pending) || got > n {
-		t.Fatalf("map holds %d keys after the mix, want about %d", got, n)
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	for _, w := range workers {
+		w.restore(m)
 	}
 }
 
@@ -145,13 +134,51 @@ func TestHistogram(t *testing.T) {
 // TestSmoke runs every workload at tiny sizes and renders the report.
 func TestSmoke(t *testing.T) {
 	cfg := configFor("smoke")
-	cfg.Keys = []int{100}
+	// 200 keys is above SharedKeys: those cells build one map at a time.
+	cfg.Keys = []int{100, 200}
+	cfg.SharedKeys, cfg.OpsKeys, cfg.BigPasses = 100, 100, 2
+	cfg.BigMaps = []string{"shardmap", baseline}
 	cfg.Duration = time.Millisecond
 	cfg.Growth = []int{5_000}
 	cs := contenders()
 	res := Results{Env: currentEnv(), Config: cfg}
-	res.Throughput = runThroughput[uint64](cfg, cs, func(string) {})
-	res.Throughput = append(res.Throughput, runThroughput[string](cfg, cs, func(string) {})...)
+	for _, tp := range []Throughput{runThroughput[uint64](cfg, cs, func(string) {}), runThroughput[string](cfg, cs, func(string) {})} {
+		res.Throughput = append(res.Throughput, tp.Cells...)
+		res.Allocs = append(res.Allocs, tp.Allocs...)
+	}
+	// Every contender runs every grid cell, the Store cell and the hot-key
+	// cells it has loops for.
+	for _, kt := range []string{"uint64", "string"} {
+		for _, c := range cs {
+			for _, n := range cfg.Keys {
+				if n > cfg.SharedKeys && !slices.Contains(cfg.BigMaps, c.Name) {
+					if _, ok := cellOf(res.Throughput, c.Name, kt, n, mixes[0].Name, 1); ok {
+						t.Errorf("%s ran at %d keys, above SharedKeys, and is not one of BigMaps", c.Name, n)
+					}
+					continue
+				}
+				for _, m := range append(slices.Clip(mixes), storeOnly) {
+					for _, g := range cfg.Goroutines {
+						if m == storeOnly && (g != 1 || n != cfg.OpsKeys) {
+							continue
+						}
+						if r, ok := cellOf(res.Throughput, c.Name, kt, n, m.Name, g); !ok || r.OpsPerSec <= 0 {
+							t.Errorf("%s %s %d keys %s, %d goroutines: no throughput (%v)", c.Name, kt, n, m.Name, g, ok)
+						}
+					}
+				}
+			}
+			for _, h := range hotOps {
+				_, ok := cellOf(res.Throughput, c.Name, kt, cfg.HotKeys, h, 1)
+				if want := loopOf(newMap[uint64](c), cell{hot: h}) != nil; ok != want {
+					t.Errorf("%s %s %s: measured %v, want %v", c.Name, kt, h, ok, want)
+				}
+			}
+		}
+	}
+	if got, want := len(res.Allocs), 2*len(cs); got != want {
+		t.Errorf("%d allocation rows, want %d", got, want)
+	}
 	for _, c := range cs {
 		g := runGrowth(c, cfg.Growth[0])
 		if g.ReadMisses != 0 {
@@ -161,11 +188,12 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s: %d writes timed, want %d", c.Name, g.Write.Count(), cfg.Growth[0])
 		}
 		res.Growth = append(res.Growth, g)
-		res.EntryCost = append(res.EntryCost, entryCost[uint64](c, 1000), entryCost[string](c, 1000))
 		res.GiveBack = append(res.GiveBack, giveBack(c, 1000))
 	}
+	res.EntryCost = entryCosts(cs, 1000)
 	md := renderMarkdown(res, "plot.svg")
-	for _, want := range []string{summaryStart, summaryEnd, "## Throughput", "## Growth", "## Memory", "shardmap"} {
+	for _, want := range []string{summaryStart, summaryEnd, "## Throughput", "## Growth", "## Memory", "shardmap",
+		"| go-map |", "LoadOrStore", "Compute", "ns/op", "assist"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -125,7 +125,7 @@ func TestCacheSmoke(t *testing.T) {
 			t.Errorf("%s %s: %.0f ops/s", c.Contender, c.Mix, c.OpsPerSec)
 		}
 	}
-	if want := len(speedCaches()) * len(cacheMixes); len(res.CacheThroughput) != want {
+	if want := len(speedCaches()) * len(cacheMixes) * len(cacheDists); len(res.CacheThroughput) != want {
 		t.Errorf("%d cache throughput cells, want %d", len(res.CacheThroughput), want)
 	}
 	for _, e := range res.CacheEntryCost {
@@ -139,5 +139,54 @@ func TestCacheSmoke(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}
+	}
+}
+
+// TestZipfTable checks the cheap Zipf generator of the cache throughput
+// workload against the distribution: the share of the hottest ranks, and
+// that every rank it returns is in range.
+func TestZipfTable(t *testing.T) {
+	const n, draws = 100_000, 400_000
+	zt := newZipfTable(0.9, n)
+	g := keyGen{state: 7, n: n, zipf: zt}
+	rank := map[uint64]int{}
+	for i := range uint64(n) {
+		rank[mix64(i)] = int(i)
+	}
+	counts := make([]int, n)
+	for range draws {
+		k, _ := g.key()
+		r, ok := rank[k]
+		if !ok {
+			t.Fatalf("key %d is not one of the %d prefilled keys", k, n)
+		}
+		counts[r]++
+	}
+	norm := 0.0
+	for i := range n {
+		norm += math.Pow(float64(i+1), -0.9)
+	}
+	for _, r := range []int{0, 1, 9, 99, 999} {
+		want := draws * math.Pow(float64(r+1), -0.9) / norm
+		if got := float64(counts[r]); math.Abs(got-want) > 5*math.Sqrt(want)+0.02*want {
+			t.Errorf("rank %d drawn %.0f times, want about %.0f", r, got, want)
+		}
+	}
+	u := keyGen{state: 9, n: n}
+	seen := 0
+	hit := make([]bool, n)
+	for range draws {
+		k, _ := u.key()
+		r, ok := rank[k]
+		if !ok {
+			t.Fatalf("uniform key %d is not a prefilled key", k)
+		}
+		if !hit[r] {
+			hit[r] = true
+			seen++
+		}
+	}
+	if seen < n*9/10 {
+		t.Errorf("uniform keys reached %d of %d ranks in %d draws", seen, n, draws)
 	}
 }

@@ -12,7 +12,8 @@ const hitRatioSlack = 2.0
 
 // hasCacheResults reports whether r holds any cache workload's results.
 func hasCacheResults(r Results) bool {
-	return len(r.HitRatio) > 0 || len(r.CacheThroughput) > 0 || len(r.CacheEntryCost) > 0
+	return len(r.HitRatio) > 0 || len(r.TraceHitRatio.Results) > 0 || r.TraceHitRatio.Missing != "" ||
+		len(r.CacheThroughput) > 0 || len(r.CacheEntryCost) > 0
 }
 
 // writeCacheEnv writes the environment table's row about the cache
@@ -40,6 +41,7 @@ func writeCacheEnv(b *strings.Builder, r Results) {
 // writeCaches writes the cache sections: hit ratio, throughput, memory.
 func writeCaches(b *strings.Builder, r Results) {
 	writeHitRatio(b, r)
+	writeTraceHitRatio(b, r)
 	writeCacheThroughput(b, r)
 	writeCacheMemory(b, r)
 	if !hasCacheResults(r) || len(r.CacheNotes) == 0 {
@@ -72,7 +74,11 @@ func writeHitRatio(b *strings.Builder, r Results) {
 	}
 	b.WriteString("\n")
 	b.WriteString(hitRatioTable(r))
-	b.WriteString("\n" + hitRatioVerdict(r) + "\n\n")
+	b.WriteString("\n" + hitRatioVerdict(r, cacheBaseline))
+	if _, ok := hitRatioOf(r.HitRatio, otterSyncName, r.HitRatio[0].Trace, r.HitRatio[0].Size); ok {
+		b.WriteString(" " + hitRatioVerdict(r, otterSyncName))
+	}
+	b.WriteString("\n\n")
 }
 
 // hitRatioTable returns the hit-ratio grid as a markdown table.
@@ -105,14 +111,14 @@ func hitRatioTable(r Results) string {
 // hitRatioVerdict says whether shardmap/cache stays within hitRatioSlack
 // points of the baseline on every cell, and lists the cells where it does
 // not.
-func hitRatioVerdict(r Results) string {
+func hitRatioVerdict(r Results, baseline string) string {
 	var misses []string
 	cells := 0
 	for _, h := range r.HitRatio {
 		if h.Contender != shardmapCacheContender.Name {
 			continue
 		}
-		base, ok := hitRatioOf(r.HitRatio, cacheBaseline, h.Trace, h.Size)
+		base, ok := hitRatioOf(r.HitRatio, baseline, h.Trace, h.Size)
 		if !ok {
 			continue
 		}
@@ -124,13 +130,13 @@ func hitRatioVerdict(r Results) string {
 	}
 	switch {
 	case cells == 0:
-		return fmt.Sprintf("(%s or %s was not run: no comparison.)", shardmapCacheContender.Name, cacheBaseline)
+		return fmt.Sprintf("(%s or %s was not run: no comparison.)", shardmapCacheContender.Name, baseline)
 	case len(misses) == 0:
 		return fmt.Sprintf("%s is within %.0f points of %s (or above it) on all %d cells.",
-			shardmapCacheContender.Name, hitRatioSlack, cacheBaseline, cells)
+			shardmapCacheContender.Name, hitRatioSlack, baseline, cells)
 	}
 	return fmt.Sprintf("**%s is more than %.0f points below %s on %d of %d cells:** %s.",
-		shardmapCacheContender.Name, hitRatioSlack, cacheBaseline, len(misses), cells, strings.Join(misses, "; "))
+		shardmapCacheContender.Name, hitRatioSlack, baseline, len(misses), cells, strings.Join(misses, "; "))
 }
 
 // writeCacheThroughput writes the cache throughput table.
@@ -140,34 +146,38 @@ func writeCacheThroughput(b *strings.Builder, r Results) {
 	}
 	rs := r.CacheThroughput
 	fmt.Fprintf(b, "## Cache throughput\n\nCaches bounded to %s entries and prefilled with %s uint64 keys, so every key fits; "+
-		"%d goroutines pick keys uniformly at random. G = Get, S = Set of a key already present (it replaces the value). "+
-		"Operations per second, all goroutines together, and the ratio to %s. Every mix builds fresh caches; the contenders "+
-		"then take turns, %d round(s) in rotated order, %v per contender in all.\n\n",
-		countName(r.Config.CacheKeys), countName(r.Config.CacheKeys), rs[0].Goroutines, cacheBaseline,
-		max(r.Config.Rounds, 1), r.Config.Duration)
-	plain := make([]ThroughputResult, len(rs))
-	for i, t := range rs {
-		plain[i] = t.ThroughputResult
-	}
-	if note := disturbedNote(plain); note != "" {
-		// For a cache the usual cause has a second candidate: goroutines
-		// parked on a lock the cache's writers share leave cores idle too.
-		b.WriteString(strings.TrimSuffix(note, "\n\n") + " In a cache with a write lock, goroutines blocked on it " +
-			"leave cores idle as well, so in the Set-heavy mixes the mark may come from the cache itself.\n\n")
-	}
+		"%d goroutines pick keys uniformly at random or from a Zipf(0.9) distribution over the prefilled keys, with a generator "+
+		"that reads only a 256 KiB quantile table, so that the cache's own memory accesses are what is measured. "+
+		"G = Get, S = Set of a key already present (it replaces the value). "+
+		"Operations per second, all goroutines together, median of %d rounds taken in rotated order (%v per contender in all), "+
+		"and the ratio to %s. Every row builds fresh caches.\n\n",
+		countName(r.Config.CacheKeys), countName(r.Config.CacheKeys), rs[0].Goroutines,
+		max(r.Config.Rounds, 1), r.Config.Duration, cacheBaseline)
 	b.WriteString(cacheThroughputTable(r))
 	b.WriteString("\nResident after prefilling (of " + countName(r.Config.CacheKeys) + " keys): ")
 	var held []string
-	for _, name := range contenderNames(plain) {
+	for _, name := range cacheThroughputNames(rs) {
 		var counts []string
 		for _, t := range rs {
 			if t.Contender == name {
 				counts = append(counts, fmt.Sprint(t.Resident))
 			}
 		}
+		slices.Sort(counts)
 		held = append(held, fmt.Sprintf("%s %s", name, strings.Join(slices.Compact(counts), "/")))
 	}
 	b.WriteString(strings.Join(held, ", ") + ".\n\n")
+}
+
+// cacheThroughputNames returns the contenders in rs, in first-seen order.
+func cacheThroughputNames(rs []CacheThroughputResult) []string {
+	var names []string
+	for _, t := range rs {
+		if !slices.Contains(names, t.Contender) {
+			names = append(names, t.Contender)
+		}
+	}
+	return names
 }
 
 // cacheThroughputTable returns the cache throughput grid as a markdown
@@ -175,38 +185,33 @@ func writeCacheThroughput(b *strings.Builder, r Results) {
 func cacheThroughputTable(r Results) string {
 	var b strings.Builder
 	rs := r.CacheThroughput
-	plain := make([]ThroughputResult, len(rs))
-	for i, t := range rs {
-		plain[i] = t.ThroughputResult
-	}
-	names := contenderNames(plain)
-	b.WriteString("| mix | " + strings.Join(names, " | ") + " |\n")
-	b.WriteString("|---|" + strings.Repeat("---:|", len(names)) + "\n")
-	for _, m := range cacheMixes {
-		var base float64
-		for _, t := range plain {
-			if t.Contender == cacheBaseline && t.Mix == m.Name {
-				base = t.OpsPerSec
-			}
-		}
-		var cells []string
-		for _, name := range names {
-			cell := "–"
-			for _, t := range plain {
-				if t.Contender != name || t.Mix != m.Name {
-					continue
-				}
-				cell = fmtCount(t.OpsPerSec)
-				if base > 0 {
-					cell += fmt.Sprintf(" (%.2fx)", t.OpsPerSec/base)
-				}
-				if disturbed(t) {
-					cell += " †"
+	names := cacheThroughputNames(rs)
+	b.WriteString("| keys | mix | " + strings.Join(names, " | ") + " |\n")
+	b.WriteString("|---|---|" + strings.Repeat("---:|", len(names)) + "\n")
+	for _, dist := range cacheDists {
+		for _, m := range cacheMixes {
+			var base float64
+			for _, t := range rs {
+				if t.Contender == cacheBaseline && t.Mix == m.Name && t.Dist == dist {
+					base = t.OpsPerSec
 				}
 			}
-			cells = append(cells, cell)
+			var cells []string
+			for _, name := range names {
+				cell := "–"
+				for _, t := range rs {
+					if t.Contender != name || t.Mix != m.Name || t.Dist != dist {
+						continue
+					}
+					cell = fmtCount(t.OpsPerSec)
+					if base > 0 {
+						cell += fmt.Sprintf(" (%.2fx)", t.OpsPerSec/base)
+					}
+				}
+				cells = append(cells, cell)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", dist, m.Name, strings.Join(cells, " | "))
 		}
-		fmt.Fprintf(&b, "| %s | %s |\n", m.Name, strings.Join(cells, " | "))
 	}
 	return b.String()
 }
@@ -253,4 +258,112 @@ func sizeShare(size, keys int) string {
 		return fmt.Sprintf("%.0f%%", p)
 	}
 	return fmt.Sprintf("%.1f%%", p)
+}
+
+// traceSlack is how many percentage points below the baseline's hit ratio
+// shardmap/cache may fall on a real-trace cell before the report calls it
+// out.
+const traceSlack = 1.0
+
+// writeTraceHitRatio writes the real-trace hit-ratio table and its verdict.
+func writeTraceHitRatio(b *strings.Builder, r Results) {
+	tr := r.TraceHitRatio
+	if len(tr.Results) == 0 && tr.Missing == "" {
+		return
+	}
+	b.WriteString("## Cache hit ratio on real traces\n\n")
+	if tr.Missing != "" {
+		fmt.Fprintf(b, "Not run: %s.\n\n", tr.Missing)
+		return
+	}
+	fmt.Fprintf(b, "Recorded key-access traces read from `%s` (see the README there for sources and licenses), replayed "+
+		"from one goroutine through a fresh cache of every contender: every access is a Get, and a miss Sets the key. "+
+		"Cache sizes are %s of each trace's distinct keys, at least %d entries. Hit ratio over the whole trace, cold start "+
+		"included; in parentheses the difference to %s in percentage points. The last column is the most entries %s "+
+		"held during the replay (sampled every %d accesses): with its default executor its eviction runs in another goroutine "+
+		"and falls behind a replay in a tight loop, so on small caches it holds, and hits like, a much larger cache. "+
+		"%s runs the same policy with its maintenance inline and holds its bound, as %s does.\n\n",
+		tr.Dir, joinCounts(traceShares, func(s int) string { return fmt.Sprintf("%d%%", s) }), minTraceCache, traceBaseline(tr),
+		cacheBaseline, sizeEvery, otterSyncName, shardmapCacheContender.Name)
+	b.WriteString(traceTable(tr))
+	b.WriteString("\n" + traceVerdict(tr, traceBaseline(tr)))
+	if traceBaseline(tr) != cacheBaseline {
+		b.WriteString(" " + traceVerdict(tr, cacheBaseline))
+	}
+	b.WriteString("\n\n")
+}
+
+// traceBaseline returns the contender the real-trace table compares with:
+// otter with inline maintenance if it ran, else otter.
+func traceBaseline(tr TraceResults) string {
+	if len(hitRatioNames(tr.Results)) > 0 && slices.Contains(hitRatioNames(tr.Results), otterSyncName) {
+		return otterSyncName
+	}
+	return cacheBaseline
+}
+
+// traceTable returns the real-trace grid as a markdown table.
+func traceTable(tr TraceResults) string {
+	var b strings.Builder
+	names := hitRatioNames(tr.Results)
+	baseline := traceBaseline(tr)
+	b.WriteString("| trace | accesses | cache size | " + strings.Join(names, " | ") + " | " + cacheBaseline + " peak held |\n")
+	b.WriteString("|---|---:|---:|" + strings.Repeat("---:|", len(names)+1) + "\n")
+	for _, t := range tr.Traces {
+		for i, size := range t.Sizes {
+			base, hasBase := hitRatioOf(tr.Results, baseline, t.Name, size)
+			var cells []string
+			for _, name := range names {
+				h, ok := hitRatioOf(tr.Results, name, t.Name, size)
+				switch {
+				case !ok:
+					cells = append(cells, "–")
+				case name == baseline || !hasBase:
+					cells = append(cells, fmt.Sprintf("%.2f%%", 100*h.Ratio()))
+				default:
+					cells = append(cells, fmt.Sprintf("%.2f%% (%+.2f)", 100*h.Ratio(), 100*(h.Ratio()-base.Ratio())))
+				}
+			}
+			peak := "–"
+			if h, ok := hitRatioOf(tr.Results, cacheBaseline, t.Name, size); ok && h.Peak > 0 {
+				peak = fmt.Sprintf("%d (%.1fx)", h.Peak, float64(h.Peak)/float64(size))
+			}
+			cells = append(cells, peak)
+			fmt.Fprintf(&b, "| %s | %s | %s (%d%%) | %s |\n", t.Name, countName(t.Accesses), countName(size), traceShares[i], strings.Join(cells, " | "))
+		}
+	}
+	return b.String()
+}
+
+// traceVerdict compares shardmap/cache with the baseline over the real
+// traces: the cells more than traceSlack points below it, and the mean
+// difference over all cells.
+func traceVerdict(tr TraceResults, baseline string) string {
+	var misses []string
+	cells, sum := 0, 0.0
+	for _, h := range tr.Results {
+		if h.Contender != shardmapCacheContender.Name {
+			continue
+		}
+		base, ok := hitRatioOf(tr.Results, baseline, h.Trace, h.Size)
+		if !ok {
+			continue
+		}
+		cells++
+		d := 100 * (h.Ratio() - base.Ratio())
+		sum += d
+		if d < -traceSlack {
+			misses = append(misses, fmt.Sprintf("%s at %s (%+.2f)", h.Trace, countName(h.Size), d))
+		}
+	}
+	if cells == 0 {
+		return fmt.Sprintf("(%s or %s was not run: no comparison.)", shardmapCacheContender.Name, baseline)
+	}
+	mean := fmt.Sprintf("Mean difference to %s over the %d cells: %+.2f points.", baseline, cells, sum/float64(cells))
+	if len(misses) == 0 {
+		return fmt.Sprintf("%s is within %.0f point of %s (or above it) on all %d cells. %s",
+			shardmapCacheContender.Name, traceSlack, baseline, cells, mean)
+	}
+	return fmt.Sprintf("**%s is more than %.0f point below %s on %d of %d cells:** %s. %s",
+		shardmapCacheContender.Name, traceSlack, baseline, len(misses), cells, strings.Join(misses, "; "), mean)
 }

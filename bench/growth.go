@@ -35,7 +35,8 @@ type GrowthResult struct {
 const peakEvery = 1024
 
 // runGrowth grows a fresh map of contender c from empty (no presizing) to n
-// uint64 keys. One goroutine stores keys mix64(0), ..., mix64(n-1); another loads
+// uint64 keys. The operations go through the Map interface: the time.Now
+// calls around each one cost far more than the call. One goroutine stores keys mix64(0), ..., mix64(n-1); another loads
 // random keys among those already stored, until the writer is done.
 func runGrowth(c Contender, n int) GrowthResult {
 	m := c.Uint64()
@@ -92,6 +93,7 @@ func runGrowth(c Contender, n int) GrowthResult {
 	wg.Wait()
 	res.GC = readGC().since(gc0)
 	res.PeakHeap = max(peak, heapObjects()) - base
+	res.GC.Assist = gcAssist(gc0)
 	if s, ok := m.(interface{ Stats() shardmap.Stats }); ok {
 		st := s.Stats()
 		res.Note = fmt.Sprintf("%d shards, %d buckets, %d overflow, %d old buckets left, %d growths, %d reader helps",

@@ -86,6 +86,9 @@ type HitRatioResult struct {
 	Size     int
 	Accesses int
 	Hits     int
+	// Peak is the most entries the cache held, sampled every sizeEvery
+	// accesses; 0 if the adapter cannot tell.
+	Peak int
 }
 
 // Ratio returns the fraction of accesses that hit.
@@ -96,18 +99,27 @@ func (r HitRatioResult) Ratio() float64 {
 	return float64(r.Hits) / float64(r.Accesses)
 }
 
+// sizeEvery is how often replay samples the number of entries a cache
+// holds.
+const sizeEvery = 64
+
 // replay runs trace t through c from one goroutine: every access is a
-// Load, and a miss Stores the key. It returns the number of hits.
-func replay(c BoundedCache, t []uint64) int {
-	hits := 0
-	for _, k := range t {
+// Load, and a miss Stores the key. It returns the number of hits and the
+// most entries c held (sampled every sizeEvery accesses; 0 if c cannot
+// tell).
+func replay(c BoundedCache, t []uint64) (hits, peak int) {
+	l, hasLen := c.(interface{ Len() int })
+	for i, k := range t {
 		if _, ok := c.Load(k); ok {
 			hits++
 		} else {
 			c.Store(k, k)
 		}
+		if hasLen && i%sizeEvery == sizeEvery-1 {
+			peak = max(peak, l.Len())
+		}
 	}
-	return hits
+	return hits, peak
 }
 
 // runHitRatio replays every trace through a fresh cache of every
@@ -120,9 +132,9 @@ func runHitRatio(cfg Config, cs []CacheContender, progress func(string)) ([]Trac
 		for _, size := range hitRatioSizes(cfg.HitKeys) {
 			for _, c := range cs {
 				m := c.New(size)
-				hits := replay(m, t.Accesses)
+				hits, peak := replay(m, t.Accesses)
 				m.Close()
-				out = append(out, HitRatioResult{Contender: c.Name, Trace: t.Name, Size: size, Accesses: len(t.Accesses), Hits: hits})
+				out = append(out, HitRatioResult{Contender: c.Name, Trace: t.Name, Size: size, Accesses: len(t.Accesses), Hits: hits, Peak: peak})
 			}
 			progress(".")
 		}

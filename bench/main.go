@@ -9,8 +9,8 @@
 // It lives in its own module so that the contenders never enter the
 // library's go.mod. Run it from this directory:
 //
-//	cd bench && go run .            # default: 1M keys, growth to 4M
-//	cd bench && go run . -quick     # under two minutes on 2 cores
+//	cd bench && go run .            # default: 1K, 1M and 16M keys, growth to 4M
+//	cd bench && go run . -quick     # 1K and 1M keys: a few minutes on 2 cores
 //	cd bench && go run . -full      # longer cells, growth to 4M and 16M
 //	cd bench && go run . -smoke     # seconds, tiny sizes; for CI
 //
@@ -43,6 +43,20 @@ type Config struct {
 	Mode string
 	// Keys are the prefilled key counts of the throughput grid.
 	Keys []int
+	// SharedKeys is the largest key count at which every contender's map
+	// is held at once, so that the contenders can take turns; above it,
+	// one map at a time is built, BigPasses times (see runAlone).
+	SharedKeys, BigPasses int
+	// BigMaps are the contenders that run the cells above SharedKeys.
+	// Filling one map of 16M keys takes up to a minute on a busy 2-core
+	// machine (sync.Map would also take 2 GiB), and the targets are
+	// against xsync v4, so the others sit those cells out.
+	BigMaps []string
+	// OpsKeys is the key count, one of Keys and at most SharedKeys, of the
+	// single-goroutine Store cells and the allocation counts.
+	OpsKeys int
+	// HotKeys is the key count of the LoadOrStore and Compute cells.
+	HotKeys int
 	// Goroutines are the goroutine counts of the throughput grid.
 	Goroutines []int
 	// Duration is how long each contender runs in each throughput cell,
@@ -73,22 +87,28 @@ type Config struct {
 // configFor returns the sizes of a mode.
 func configFor(mode string) Config {
 	p := runtime.GOMAXPROCS(0)
-	gs := slices.Compact([]int{1, p, 4 * p})
+	gs := slices.Compact([]int{1, p})
 	switch mode {
 	case "smoke":
-		return Config{Mode: mode, Keys: []int{100, 1_000}, Goroutines: gs, Duration: 2 * time.Millisecond, Rounds: 1,
+		return Config{Mode: mode, Keys: []int{100, 1_000}, SharedKeys: 1_000, BigPasses: 1, OpsKeys: 1_000, HotKeys: 100,
+			Goroutines: gs, Duration: 2 * time.Millisecond, Rounds: 1,
 			Growth: []int{20_000}, EntryN: 10_000, GiveBackN: 20_000, NoiseProbe: 10 * time.Millisecond,
 			HitKeys: 10_000, HitAccesses: 40_000, CacheKeys: 1_000, CacheEntryN: 10_000}
 	case "quick":
-		return Config{Mode: mode, Keys: []int{1_000, 100_000}, Goroutines: gs, Duration: 100 * time.Millisecond, Rounds: 5,
+		return Config{Mode: mode, Keys: []int{1_000, 1_000_000}, SharedKeys: 1_000_000, BigPasses: 1, OpsKeys: 1_000_000, HotKeys: 1_000,
+			Goroutines: gs, Duration: 100 * time.Millisecond, Rounds: 5,
 			Growth: []int{500_000}, EntryN: 200_000, GiveBackN: 500_000, NoiseProbe: 500 * time.Millisecond,
 			HitKeys: 100_000, HitAccesses: 500_000, CacheKeys: 100_000, CacheEntryN: 100_000}
 	case "full":
-		return Config{Mode: mode, Keys: []int{1_000, 1_000_000}, Goroutines: gs, Duration: 2 * time.Second, Rounds: 10,
+		return Config{Mode: mode, Keys: []int{1_000, 1_000_000, 16_000_000}, SharedKeys: 1_000_000, BigPasses: 2, OpsKeys: 1_000_000,
+			BigMaps: []string{"shardmap", baseline, "xsync-v3"},
+			HotKeys: 1_000, Goroutines: slices.Compact([]int{1, p, 4 * p}), Duration: 2 * time.Second, Rounds: 10,
 			Growth: []int{4_000_000, 16_000_000}, EntryN: 1_000_000, GiveBackN: 4_000_000, NoiseProbe: time.Second,
 			HitKeys: 1_000_000, HitAccesses: 5_000_000, CacheKeys: 1_000_000, CacheEntryN: 1_000_000}
 	}
-	return Config{Mode: "default", Keys: []int{1_000, 1_000_000}, Goroutines: gs, Duration: 500 * time.Millisecond, Rounds: 5,
+	return Config{Mode: "default", Keys: []int{1_000, 1_000_000, 16_000_000}, SharedKeys: 1_000_000, BigPasses: 1,
+		BigMaps: []string{"shardmap", baseline}, OpsKeys: 1_000_000, HotKeys: 1_000,
+		Goroutines: gs, Duration: 500 * time.Millisecond, Rounds: 5,
 		Growth: []int{4_000_000}, EntryN: 1_000_000, GiveBackN: 4_000_000, NoiseProbe: time.Second,
 		HitKeys: 1_000_000, HitAccesses: 2_000_000, CacheKeys: 1_000_000, CacheEntryN: 1_000_000}
 }
@@ -98,15 +118,19 @@ type Results struct {
 	Env        Env
 	Config     Config
 	Throughput []ThroughputResult
-	Growth     []GrowthResult
-	EntryCost  []EntryCost
-	GiveBack   []GiveBack
+	// Allocs are the allocations per operation of every contender.
+	Allocs    []AllocCost
+	Growth    []GrowthResult
+	EntryCost []EntryCost
+	GiveBack  []GiveBack
 	// Noise is the timing noise of an empty operation, for reading the
 	// growth latencies against.
 	Noise Noise
 	// Traces describe the hit-ratio traces (without their accesses).
-	Traces          []Trace
-	HitRatio        []HitRatioResult
+	Traces   []Trace
+	HitRatio []HitRatioResult
+	// TraceHitRatio is the hit ratio on the real traces (traces.go).
+	TraceHitRatio   TraceResults
 	CacheThroughput []CacheThroughputResult
 	CacheEntryCost  []CacheEntryCost
 	// CacheNotes are the cache contenders' notes, by name, for the
@@ -204,7 +228,7 @@ func parseFlags() (options, error) {
 
 // allWorkloads are the workloads -workloads accepts, in run order; a run
 // without -workloads runs them all.
-var allWorkloads = []string{"throughput", "growth", "memory", "hitratio", "cachethroughput", "cachememory"}
+var allWorkloads = []string{"throughput", "growth", "memory", "hitratio", "traces", "cachethroughput", "cachememory"}
 
 // run runs the chosen workloads over contenders cs.
 func run(cfg Config, cs []Contender, workloads map[string]bool) Results {
@@ -212,8 +236,10 @@ func run(cfg Config, cs []Contender, workloads map[string]bool) Results {
 	logf("bench: %s mode, %d contenders, GOMAXPROCS %d", cfg.Mode, len(cs), runtime.GOMAXPROCS(0))
 	if workloads["throughput"] {
 		phase(&res, "throughput", func() {
-			res.Throughput = append(res.Throughput, runThroughput[uint64](cfg, cs, progress)...)
-			res.Throughput = append(res.Throughput, runThroughput[string](cfg, cs, progress)...)
+			for _, t := range []Throughput{runThroughput[uint64](cfg, cs, progress), runThroughput[string](cfg, cs, progress)} {
+				res.Throughput = append(res.Throughput, t.Cells...)
+				res.Allocs = append(res.Allocs, t.Allocs...)
+			}
 			logf("")
 		})
 	}
@@ -231,9 +257,7 @@ func run(cfg Config, cs []Contender, workloads map[string]bool) Results {
 	}
 	if workloads["memory"] {
 		phase(&res, "memory", func() {
-			for _, c := range cs {
-				res.EntryCost = append(res.EntryCost, entryCost[uint64](c, cfg.EntryN), entryCost[string](c, cfg.EntryN))
-			}
+			res.EntryCost = entryCosts(cs, cfg.EntryN)
 			for _, c := range giveBackContenders(cs) {
 				res.GiveBack = append(res.GiveBack, giveBack(c, cfg.GiveBackN))
 			}
@@ -261,6 +285,9 @@ func runCacheWorkloads(res *Results, workloads map[string]bool) {
 			note(hitRatioCaches())
 			logf("")
 		})
+	}
+	if workloads["traces"] {
+		phase(res, "traces", func() { runTraceWorkload(res); logf("") })
 	}
 	if workloads["cachethroughput"] {
 		phase(res, "cachethroughput", func() {

@@ -30,18 +30,43 @@ type GiveBack struct {
 	Note string
 }
 
-// entryCost measures the heap cost per entry of n keys of type K in a map of
-// contender c.
-func entryCost[K Key](c Contender, n int) EntryCost {
+// goMapName is the reference row of the heap-per-entry table: a plain Go
+// map, which is not safe for concurrent use and runs no other workload.
+const goMapName = "go-map"
+
+// goMap is a plain Go map, the reference for heap per entry.
+type goMap[K Key] map[K]uint64
+
+func (m goMap[K]) Load(k K) (uint64, bool) { v, ok := m[k]; return v, ok }
+func (m goMap[K]) Store(k K, v uint64)     { m[k] = v }
+func (m goMap[K]) Delete(k K)              { delete(m, k) }
+
+// entryCosts measures the heap cost per entry at n entries of every
+// contender in cs and of a plain Go map, for both key types.
+func entryCosts(cs []Contender, n int) []EntryCost {
+	var out []EntryCost
+	for _, c := range cs {
+		out = append(out,
+			entryCost(c.Name, func() Map[uint64] { return c.Uint64() }, n),
+			entryCost(c.Name, func() Map[string] { return c.String() }, n))
+	}
+	return append(out,
+		entryCost(goMapName, func() Map[uint64] { return goMap[uint64]{} }, n),
+		entryCost(goMapName, func() Map[string] { return goMap[string]{} }, n))
+}
+
+// entryCost measures the heap cost per entry of n keys of type K in a map
+// built by newMap, reported under name.
+func entryCost[K Key](name string, newMap func() Map[K], n int) EntryCost {
 	keys := makeKeys[K](n)
 	base := settledHeap()
-	m := newMap[K](c)
+	m := newMap()
 	prefill(m, keys)
 	after := settledHeap()
 	runtime.KeepAlive(m)
 	runtime.KeepAlive(keys)
 	return EntryCost{
-		Contender:     c.Name,
+		Contender:     name,
 		KeyType:       keyTypeName[K](),
 		N:             n,
 		BytesPerEntry: float64(int64(after)-int64(base)) / float64(n),

@@ -112,6 +112,7 @@ func renderMarkdown(r Results, svg string) string {
 	b.WriteString(summaryEnd + "\n\n")
 	writeEnv(&b, r)
 	writeThroughput(&b, r)
+	writeOpCosts(&b, r)
 	writeGrowth(&b, r, svg)
 	writeMemory(&b, r)
 	writeCaches(&b, r)
@@ -132,192 +133,18 @@ func writeEnv(b *strings.Builder, r Results) {
 	if e.GOGC != "" || e.GOMEMLIMIT != "" {
 		fmt.Fprintf(b, "| GOGC / GOMEMLIMIT | %q / %q |\n", e.GOGC, e.GOMEMLIMIT)
 	}
-	fmt.Fprintf(b, "| Mode | %s: throughput keys %s, goroutines %s, %v per contender per cell; growth to %s; bytes/entry at %s; give-back %s |\n",
-		c.Mode, joinCounts(c.Keys, countName), joinCounts(c.Goroutines, func(n int) string { return fmt.Sprint(n) }),
-		c.Duration, joinCounts(c.Growth, countName), countName(c.EntryN), countName(c.GiveBackN))
+	fmt.Fprintf(b, "| Mode | %s: throughput keys %s (hot keys %s, one goroutine at %s), goroutines %s, %v per contender per cell in %d rounds; growth to %s; bytes/entry at %s; give-back %s |\n",
+		c.Mode, joinCounts(c.Keys, countName), countName(c.HotKeys), countName(c.OpsKeys),
+		joinCounts(c.Goroutines, func(n int) string { return fmt.Sprint(n) }),
+		c.Duration, c.Rounds, joinCounts(c.Growth, countName), countName(c.EntryN), countName(c.GiveBackN))
 	writeCacheEnv(b, r)
 	var phases []string
+	var total time.Duration
 	for _, p := range r.Elapsed {
 		phases = append(phases, fmt.Sprintf("%s %v", p.Name, p.Elapsed.Round(100*time.Millisecond)))
+		total += p.Elapsed
 	}
-	fmt.Fprintf(b, "| Wall time | %s |\n\n", strings.Join(phases, ", "))
-}
-
-// writeSummary writes the part of the report the README shows: the targets
-// from DESIGN.md and the headline numbers.
-func writeSummary(b *strings.Builder, r Results) {
-	e := r.Env
-	fmt.Fprintf(b, "%s, %d logical CPUs, GOMAXPROCS %d, %s; `%s`; %s.\n\n",
-		e.CPU, e.NumCPU, e.GOMAXPROCS, e.GoVersion, e.Command, e.Date.UTC().Format("2006-01-02"))
-	if r.Config.Mode == "quick" || r.Config.Mode == "smoke" {
-		fmt.Fprintf(b, "This is a %s run: sizes are smaller than the ones DESIGN.md names, and the numbers are noisy.\n\n", r.Config.Mode)
-	}
-	writeTargets(b, r)
-	if len(r.Throughput) > 0 {
-		n := slices.Max(r.Config.Keys)
-		g := e.GOMAXPROCS
-		fmt.Fprintf(b, "**Throughput**, %s keys, %d goroutines: ops/s and ratio to %s.\n\n", countName(n), g, baseline)
-		names := contenderNames(r.Throughput)
-		b.WriteString("| keys | mix | " + strings.Join(names, " | ") + " |\n")
-		b.WriteString("|---|---|" + strings.Repeat("---:|", len(names)) + "\n")
-		for _, kt := range []string{"uint64", "string"} {
-			for _, m := range mixes {
-				row := throughputRow(r.Throughput, names, kt, n, m.Name, g)
-				if row != "" {
-					fmt.Fprintf(b, "| %s | %s | %s |\n", kt, m.Name, row)
-				}
-			}
-		}
-		b.WriteString("\n")
-		var shown []ThroughputResult
-		for _, t := range r.Throughput {
-			if t.Keys == n && t.Goroutines == g {
-				shown = append(shown, t)
-			}
-		}
-		b.WriteString(disturbedNote(shown))
-	}
-	if len(r.Growth) > 0 {
-		n := slices.Max(r.Config.Growth)
-		fmt.Fprintf(b, "**Growth** from empty to %s uint64 keys, one writer and one reader.\n\n", countName(n))
-		b.WriteString("| map | total | write p99.99 | write max | read p99.99 | read max | GC pause |\n|---|---:|---:|---:|---:|---:|---:|\n")
-		for _, g := range r.Growth {
-			if g.N == n {
-				fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", g.Contender, fmtDur(g.Total),
-					fmtDur(g.Write.Quantile(0.9999)), fmtDur(g.Write.Max()),
-					fmtDur(g.Read.Quantile(0.9999)), fmtDur(g.Read.Max()), fmtDur(g.GC.PauseTotal))
-			}
-		}
-		b.WriteString("\n")
-	}
-	if len(r.EntryCost) > 0 {
-		fmt.Fprintf(b, "**Heap per entry** at %s entries, bytes.\n\n", countName(r.Config.EntryN))
-		b.WriteString("| map | uint64→uint64 | string→uint64 |\n|---|---:|---:|\n")
-		for _, name := range entryNames(r.EntryCost) {
-			fmt.Fprintf(b, "| %s | %s | %s |\n", name,
-				fmtBytesPer(entryCostOf(r.EntryCost, name, "uint64")), fmtBytesPer(entryCostOf(r.EntryCost, name, "string")))
-		}
-		b.WriteString("\n")
-	}
-}
-
-// writeTargets writes the DESIGN.md targets next to what this run measured.
-// A target that was not measured in this run is left out. Nothing here fails
-// a run: a benchmark reports.
-func writeTargets(b *strings.Builder, r Results) {
-	type target struct{ what, measured, status string }
-	var ts []target
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "**missed**"
-	}
-	if len(r.Throughput) > 0 {
-		n := slices.Max(r.Config.Keys)
-		for _, m := range []string{"L100", "L90-S5-D5", "L50-S25-D25"} {
-			s, ok1 := opsOf(r.Throughput, "shardmap", "uint64", n, m, r.Env.GOMAXPROCS)
-			x, ok2 := opsOf(r.Throughput, baseline, "uint64", n, m, r.Env.GOMAXPROCS)
-			if ok1 && ok2 {
-				ts = append(ts, target{
-					fmt.Sprintf("throughput %s, uint64 %s keys, %d goroutines: ≥ %s", m, countName(n), r.Env.GOMAXPROCS, baseline),
-					fmt.Sprintf("%.2fx", s/x), verdict(s >= x),
-				})
-			}
-		}
-	}
-	if len(r.Growth) > 0 {
-		n := slices.Max(r.Config.Growth)
-		s, ok := growthOf(r.Growth, "shardmap", n)
-		for _, x := range []string{"xsync-v4", "xsync-v3"} {
-			if g, okx := growthOf(r.Growth, x, n); ok && okx {
-				ratio := float64(g.Write.Max()) / float64(max(s.Write.Max(), 1))
-				ts = append(ts, target{
-					fmt.Sprintf("growth to %s: slowest write ≥ 100x below %s's", countName(n), x),
-					fmt.Sprintf("%s vs %s (%.0fx)", fmtDur(s.Write.Max()), fmtDur(g.Write.Max()), ratio), verdict(ratio >= 100),
-				})
-			}
-		}
-		if g, okx := growthOf(r.Growth, "xsync-v3", n); ok && okx {
-			ts = append(ts, target{
-				fmt.Sprintf("growth to %s: total time ≤ xsync-v3's", countName(n)),
-				fmt.Sprintf("%s vs %s", fmtDur(s.Total), fmtDur(g.Total)), verdict(s.Total <= g.Total),
-			})
-		}
-	}
-	if len(r.EntryCost) > 0 {
-		s := entryCostOf(r.EntryCost, "shardmap", "uint64")
-		for _, x := range []string{"xsync-v4", "xsync-v3"} {
-			if c := entryCostOf(r.EntryCost, x, "uint64"); s > 0 && c > 0 {
-				ts = append(ts, target{
-					fmt.Sprintf("heap per entry, %s uint64→uint64: below %s's", countName(r.Config.EntryN), x),
-					fmt.Sprintf("%.1f B vs %.1f B", s, c), verdict(s < c),
-				})
-			}
-		}
-	}
-	if len(ts) == 0 {
-		return
-	}
-	b.WriteString("**Targets** (DESIGN.md, \"Numbers it is held to\"):\n\n| target | measured | |\n|---|---|---|\n")
-	for _, t := range ts {
-		fmt.Fprintf(b, "| %s | %s | %s |\n", t.what, t.measured, t.status)
-	}
-	b.WriteString("\n")
-}
-
-// writeThroughput writes one table per key type and key count.
-func writeThroughput(b *strings.Builder, r Results) {
-	if len(r.Throughput) == 0 {
-		return
-	}
-	names := contenderNames(r.Throughput)
-	fmt.Fprintf(b, "## Throughput\n\nOperations per second, all goroutines together, and the ratio to %s. "+
-		"Each cell prefills a fresh map per contender; the contenders then take turns, %d rounds of %v each in rotated order "+
-		"(%v per contender in all). Deleted keys are stored back later, so the maps keep their size.\n\n",
-		baseline, r.Config.Rounds, r.Config.Duration/time.Duration(max(r.Config.Rounds, 1)), r.Config.Duration)
-	b.WriteString(disturbedNote(r.Throughput))
-	for _, kt := range []string{"uint64", "string"} {
-		for _, n := range r.Config.Keys {
-			fmt.Fprintf(b, "### %s keys, %s\n\n", kt, countName(n))
-			b.WriteString("| mix | goroutines | " + strings.Join(names, " | ") + " |\n")
-			b.WriteString("|---|---:|" + strings.Repeat("---:|", len(names)) + "\n")
-			for _, m := range mixes {
-				for _, g := range r.Config.Goroutines {
-					if row := throughputRow(r.Throughput, names, kt, n, m.Name, g); row != "" {
-						fmt.Fprintf(b, "| %s | %d | %s |\n", m.Name, g, row)
-					}
-				}
-			}
-			b.WriteString("\n")
-		}
-	}
-}
-
-// throughputRow returns the cells of one row of a throughput table, or ""
-// if the baseline was not measured for it.
-func throughputRow(rs []ThroughputResult, names []string, kt string, n int, mix string, g int) string {
-	base, ok := opsOf(rs, baseline, kt, n, mix, g)
-	if !ok {
-		base = 0
-	}
-	var cells []string
-	for _, name := range names {
-		r, ok := cellOf(rs, name, kt, n, mix, g)
-		if !ok {
-			cells = append(cells, "–")
-			continue
-		}
-		cell := fmtCount(r.OpsPerSec)
-		if base > 0 {
-			cell += fmt.Sprintf(" (%.2fx)", r.OpsPerSec/base)
-		}
-		if disturbed(r) {
-			cell += " †"
-		}
-		cells = append(cells, cell)
-	}
-	return strings.Join(cells, " | ")
+	fmt.Fprintf(b, "| Wall time | %v: %s |\n\n", total.Round(time.Second), strings.Join(phases, ", "))
 }
 
 // writeGrowth writes the latency table of every growth run, and a link to
@@ -328,7 +155,9 @@ func writeGrowth(b *strings.Builder, r Results, svg string) {
 	}
 	b.WriteString("## Growth\n\nOne writer stores keys into an empty map (no presizing) while one reader loads random keys " +
 		"already stored. Every operation is timed with time.Now; latencies go into a log-linear histogram " +
-		"(≤ 3% error; max is exact). Peak heap is sampled every 1024 writes.\n\n")
+		"(≤ 3% error; max is exact). Peak heap is sampled every 1024 writes. GC figures are runtime/metrics deltas over the run: " +
+		"pause total from " + metricGCPauses + " (each pause at its histogram bucket's midpoint), assist CPU from " + metricGCAssist +
+		" (CPU time the writer and reader spent marking for the collector), counted after the last cycle of the run completed.\n\n")
 	if svg != "" {
 		fmt.Fprintf(b, "Latency by percentile: [%s](%s)\n\n![latency by percentile](%s)\n\n", svg, svg, svg)
 	}
@@ -339,17 +168,17 @@ func writeGrowth(b *strings.Builder, r Results, svg string) {
 	}
 	for _, n := range r.Config.Growth {
 		fmt.Fprintf(b, "### Empty to %s uint64 keys\n\n", countName(n))
-		b.WriteString("| map | total | write p50 | p99 | p99.9 | p99.99 | max | read p50 | p99 | p99.9 | p99.99 | max | reads | GC cycles | GC pause total | GC pause max | peak heap |\n")
-		b.WriteString("|---|" + strings.Repeat("---:|", 16) + "\n")
+		b.WriteString("| map | total | write p50 | p99 | p99.9 | p99.99 | max | read p50 | p99 | p99.9 | p99.99 | max | reads | GC cycles | GC pause total | GC pause max | GC assist CPU | peak heap |\n")
+		b.WriteString("|---|" + strings.Repeat("---:|", 17) + "\n")
 		var notes []string
 		for _, g := range r.Growth {
 			if g.N != n {
 				continue
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %d | %d | %s | %s | %s |\n",
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %d | %d | %s | %s | %s | %s |\n",
 				g.Contender, fmtDur(g.Total), quantiles(g.Write), fmtDur(g.Write.Max()),
 				quantiles(g.Read), fmtDur(g.Read.Max()), g.Read.Count(),
-				g.GC.Cycles, fmtDur(g.GC.PauseTotal), fmtDur(g.GC.PauseMax), fmtBytes(int64(g.PeakHeap)))
+				g.GC.Cycles, fmtDur(g.GC.PauseTotal), fmtDur(g.GC.PauseMax), fmtDur(g.GC.Assist), fmtBytes(int64(g.PeakHeap)))
 			if g.Note != "" {
 				notes = append(notes, fmt.Sprintf("- %s: %s", g.Contender, g.Note))
 			}

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +15,7 @@ type Mix struct {
 	Load, Store, Delete int
 }
 
-// mixes are the throughput mixes, read-only first.
+// mixes are the throughput grid's mixes, read-only first.
 var mixes = []Mix{
 	{"L100", 100, 0, 0},
 	{"L99-S1", 99, 1, 0},
@@ -23,109 +23,19 @@ var mixes = []Mix{
 	{"L50-S25-D25", 50, 25, 25},
 }
 
-// op is one kind of map operation in a worker's schedule.
-type op uint8
+// storeOnly is the mix of the single-goroutine Store cost: every operation
+// replaces the value of a present key.
+var storeOnly = Mix{"S100", 0, 100, 0}
 
+// Hot-key workloads: every goroutine runs one operation on random keys of a
+// small prefilled map, all of them present.
 const (
-	opLoad op = iota
-	opStore
-	opDelete
+	hotLoadOrStore = "LoadOrStore"
+	hotCompute     = "Compute"
 )
 
-// worker runs one goroutine's share of a throughput mix.
-//
-// Its schedule is a shuffled cycle of 100 operations with the mix's exact
-// proportions. Loads and plain stores pick a key uniformly at random. A
-// delete remembers its key, and the next store puts that key back instead of
-// picking one, so deletes and stores balance and the map keeps roughly its
-// prefilled size (short by at most a few dozen keys per goroutine).
-type worker[K Key] struct {
-	m     Map[K]
-	keys  []K
-	sched [100]op
-	next  int
-	rng   uint64
-	// pending is a ring of key indexes deleted and not yet stored back.
-	pending     [64]uint32
-	head, count int
-	// sink keeps loaded values alive so loads cannot be optimized away.
-	sink uint64
-}
-
-// newWorker returns a worker over m and its prefilled keys, seeded by seed.
-func newWorker[K Key](m Map[K], keys []K, mix Mix, seed uint64) *worker[K] {
-	w := &worker[K]{m: m, keys: keys, rng: mix64(seed) | 1}
-	i := 0
-	for _, part := range []struct {
-		o op
-		n int
-	}{{opLoad, mix.Load}, {opStore, mix.Store}, {opDelete, mix.Delete}} {
-		for range part.n {
-			w.sched[i] = part.o
-			i++
-		}
-	}
-	r := rand.New(rand.NewPCG(seed, 0x5eed))
-	r.Shuffle(len(w.sched), func(i, j int) { w.sched[i], w.sched[j] = w.sched[j], w.sched[i] })
-	return w
-}
-
-// pick returns a uniformly random key index (xorshift64* and a
-// multiply-shift range reduction: no division on the hot path).
-func (w *worker[K]) pick() int {
-	w.rng ^= w.rng >> 12
-	w.rng ^= w.rng << 25
-	w.rng ^= w.rng >> 27
-	r := (w.rng * 0x2545f4914f6cdd1d) >> 32
-	return int(r * uint64(len(w.keys)) >> 32)
-}
-
-// step runs the next operation of the schedule.
-func (w *worker[K]) step() {
-	o := w.sched[w.next]
-	if w.next++; w.next == len(w.sched) {
-		w.next = 0
-	}
-	switch o {
-	case opLoad:
-		v, _ := w.m.Load(w.keys[w.pick()])
-		w.sink += v
-	case opStore:
-		var i int
-		if w.count > 0 {
-			i = int(w.pending[w.head])
-			w.head = (w.head + 1) % len(w.pending)
-			w.count--
-		} else {
-			i = w.pick()
-		}
-		w.m.Store(w.keys[i], uint64(i))
-	case opDelete:
-		i := w.pick()
-		w.m.Delete(w.keys[i])
-		if w.count < len(w.pending) {
-			w.pending[(w.head+w.count)%len(w.pending)] = uint32(i)
-			w.count++
-		}
-	}
-}
-
-// restore stores back every key the worker deleted and has not stored
-// back yet.
-func (w *worker[K]) restore() {
-	for ; w.count > 0; w.count-- {
-		i := int(w.pending[w.head])
-		w.head = (w.head + 1) % len(w.pending)
-		w.m.Store(w.keys[i], uint64(i))
-	}
-}
-
-// prefill stores every key once.
-func prefill[K Key](m Map[K], keys []K) {
-	for i, k := range keys {
-		m.Store(k, uint64(i))
-	}
-}
+// hotOps are the hot-key workloads, as the Mix of their results.
+var hotOps = []string{hotLoadOrStore, hotCompute}
 
 // ThroughputResult is one cell of the throughput grid.
 type ThroughputResult struct {
@@ -148,11 +58,18 @@ type ThroughputResult struct {
 // other load on the machine.
 const busyShare = 0.75
 
+// batch is how many operations a goroutine runs between looks at the stop
+// flag, and the unit of the go test benchmarks.
+const batch = 64
+
 // turn is the outcome of running one contender's map for a while.
 type turn struct {
-	ops     int64
+	// ops is the operations completed by all goroutines.
+	ops int64
+	// elapsed is the wall time from start to the last goroutine's stop.
 	elapsed time.Duration
-	cpu     time.Duration
+	// cpu is the process's CPU time over the same span.
+	cpu time.Duration
 }
 
 // add accumulates another turn.
@@ -162,11 +79,13 @@ func (s *turn) add(t turn) {
 	s.cpu += t.cpu
 }
 
-// runTurn runs mix on m from g goroutines for d. Each goroutine stores back
-// the keys it deleted before it stops, so that back-to-back slices on one
-// map keep its size.
-func runTurn[K Key](m Map[K], keys []K, mix Mix, g int, d time.Duration, seed uint64) turn {
-	const batch = 64
+// loopFunc runs n operations chosen by w on one map.
+type loopFunc[K Key] func(w *worker[K], n int)
+
+// runLoop runs loop from g goroutines for d, each with its own worker over
+// ks running mix. Before it stops, each goroutine stores back through m the
+// keys it deleted, so that back-to-back turns on one map keep its size.
+func runLoop[K Key](m Map[K], loop loopFunc[K], ks *keySpace[K], mix Mix, g int, d time.Duration, seed uint64) turn {
 	var (
 		stop  atomic.Bool
 		total atomic.Int64
@@ -179,17 +98,15 @@ func runTurn[K Key](m Map[K], keys []K, mix Mix, g int, d time.Duration, seed ui
 		done.Add(1)
 		go func() {
 			defer done.Done()
-			w := newWorker(m, keys, mix, seed+uint64(i))
+			w := newWorker(ks, mix, seed+uint64(i))
 			ready.Done()
 			<-start
 			n := int64(0)
 			for !stop.Load() {
-				for range batch {
-					w.step()
-				}
+				loop(w, batch)
 				n += batch
 			}
-			w.restore()
+			w.restore(m)
 			total.Add(n)
 		}()
 	}
@@ -205,51 +122,313 @@ func runTurn[K Key](m Map[K], keys []K, mix Mix, g int, d time.Duration, seed ui
 	return turn{ops: total.Load(), elapsed: elapsed, cpu: cpu1 - cpu0}
 }
 
-// runCell measures one cell of the grid for every contender in cs. Each
-// contender gets a fresh map prefilled with keys; then the contenders take
-// turns, rounds times over, each running mix for d/rounds per turn, with the
-// order rotated every round. A burst of load from elsewhere on the machine
-// thus lands on all of them alike instead of on whichever ran at the time.
-func runCell[K Key](cs []Contender, keys []K, mix Mix, g int, d time.Duration, rounds int) []turn {
-	maps := make([]Map[K], len(cs))
-	for i, c := range cs {
-		maps[i] = newMap[K](c)
-		prefill(maps[i], keys)
+// runTurn runs mix on m from g goroutines for d, calling m through the Map
+// interface. keys must be makeKeys[K](len(keys)); the workers compute the
+// same keys instead of reading them from the slice. It serves maps that
+// have no Runner loops of their own (the caches).
+func runTurn[K Key](m Map[K], keys []K, mix Mix, g int, d time.Duration, seed uint64) turn {
+	loop := func(w *worker[K], n int) {
+		for range n {
+			switch w.op() {
+			case opLoad:
+				v, _ := m.Load(w.loadKey(w.pick()))
+				w.sink += v
+			case opStore:
+				i := w.storeIndex()
+				m.Store(w.storeKey(i), i)
+			case opDelete:
+				i := w.pick()
+				m.Delete(w.storeKey(i))
+				w.deleted(i)
+			}
+		}
 	}
+	return runLoop(m, loop, newKeySpace[K](len(keys)), mix, g, d, seed)
+}
+
+// prefillKeys stores every key of ks once, key i with value i.
+func prefillKeys[K Key](m Map[K], ks *keySpace[K]) {
+	for i := range ks.n {
+		m.Store(ks.key(i), i)
+	}
+}
+
+// prefillParallel is prefillKeys from GOMAXPROCS goroutines, each storing
+// its own share of the keys: for the concurrent maps only.
+func prefillParallel[K Key](m Map[K], ks *keySpace[K]) {
+	g := uint64(runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for j := range g {
+		wg.Go(func() {
+			for i := j; i < ks.n; i += g {
+				m.Store(ks.key(i), i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// prefill stores keys[i] with value i for every i.
+func prefill[K Key](m Map[K], keys []K) {
+	for i, k := range keys {
+		m.Store(k, uint64(i))
+	}
+}
+
+// cell is one (mix, goroutines) pair of the grid, or a hot-key workload at
+// a goroutine count. Cells are values, built by runThroughput.
+type cell struct {
+	// mix is the grid cell's mix; the zero Mix for a hot-key cell.
+	mix Mix
+	// hot is hotLoadOrStore or hotCompute for a hot-key cell, else "".
+	hot string
+	// g is the number of goroutines.
+	g int
+}
+
+// name is the cell's Mix in results.
+func (c cell) name() string {
+	if c.hot != "" {
+		return c.hot
+	}
+	return c.mix.Name
+}
+
+// loopOf returns r's loop for cell c, or nil if r cannot run it.
+func loopOf[K Key](r Runner[K], c cell) loopFunc[K] {
+	switch c.hot {
+	case hotLoadOrStore:
+		if !r.loadOrStoreLoop(&worker[K]{}, 0) {
+			return nil
+		}
+		return func(w *worker[K], n int) { r.loadOrStoreLoop(w, n) }
+	case hotCompute:
+		if !r.computeLoop(&worker[K]{}, 0) {
+			return nil
+		}
+		return func(w *worker[K], n int) { r.computeLoop(w, n) }
+	}
+	return r.mixLoop
+}
+
+// cellTurns are the accumulated turns of every contender in every cell.
+// Only the goroutine running the cells (runShared, runAlone) writes them,
+// between turns.
+type cellTurns struct {
+	// turns[i][c] is the sum of contender i's turns in cell c.
+	turns [][]turn
+	// ran[i][c] says whether contender i ran cell c at all (it has the
+	// loop for it).
+	ran [][]bool
+}
+
+// newCellTurns returns empty turns for contenders × cells.
+func newCellTurns(contenders, cells int) *cellTurns {
+	ct := &cellTurns{turns: make([][]turn, contenders), ran: make([][]bool, contenders)}
+	for i := range ct.turns {
+		ct.turns[i] = make([]turn, cells)
+		ct.ran[i] = make([]bool, cells)
+	}
+	return ct
+}
+
+// runShared measures cells on maps, one per contender, all prefilled with
+// ks and held at once. For each cell, the contenders take turns, rounds
+// times over, each running the cell for d/rounds per turn, with the order
+// rotated every round: a burst of load from elsewhere on the machine thus
+// lands on all of them alike instead of on whichever ran at the time. The
+// cells run in order on the same maps (deletes are stored back, so the maps
+// keep their size).
+func runShared[K Key](maps []Runner[K], ks *keySpace[K], cells []cell, d time.Duration, rounds int, ct *cellTurns) {
 	runtime.GC() // bill no contender for the prefill garbage
-	out := make([]turn, len(cs))
-	for r := range rounds {
+	for ci, c := range cells {
+		for r := range rounds {
+			for j := range maps {
+				i := (j + r) % len(maps)
+				loop := loopOf(maps[i], c)
+				if loop == nil {
+					continue
+				}
+				t := runLoop(maps[i], loop, ks, c.mix, c.g, d/time.Duration(rounds), uint64(r*1000+1))
+				ct.turns[i][ci].add(t)
+				ct.ran[i][ci] = true
+			}
+		}
+	}
+}
+
+// runAlone measures cells like runShared, for key counts too big to hold
+// every contender's map at once: one map at a time is built, prefilled,
+// run through every cell (rounds times, rotating the cells, so that a slow
+// phase of the machine spreads over them), then dropped and collected
+// before the next contender's. With passes above 1 the contenders are run
+// that many times, in alternating order, sharing the time d, so that a
+// slow phase does not fall on one contender only; each pass fills every map
+// again.
+func runAlone[K Key](cs []Contender, ks *keySpace[K], cells []cell, d time.Duration, rounds, passes int, ct *cellTurns) {
+	per := d / time.Duration(rounds*passes)
+	for p := range passes {
 		for j := range cs {
-			i := (j + r) % len(cs)
-			out[i].add(runTurn(maps[i], keys, mix, g, d/time.Duration(rounds), uint64(r*1000+1)))
+			i := j
+			if p%2 == 1 {
+				i = len(cs) - 1 - j
+			}
+			m := newMap[K](cs[i])
+			prefillParallel(m, ks)
+			runtime.GC()
+			for r := range rounds {
+				for k := range cells {
+					ci := (k + r) % len(cells)
+					loop := loopOf(m, cells[ci])
+					if loop == nil {
+						continue
+					}
+					t := runLoop(m, loop, ks, cells[ci].mix, cells[ci].g, per, uint64(p*100000+r*1000+1))
+					ct.turns[i][ci].add(t)
+					ct.ran[i][ci] = true
+				}
+			}
+			m = nil
+			runtime.GC()
+		}
+	}
+}
+
+// throughputResults turns accumulated turns into results.
+func throughputResults[K Key](cs []Contender, n int, cells []cell, ct *cellTurns) []ThroughputResult {
+	_, cpuOK := processCPU()
+	var out []ThroughputResult
+	for ci, c := range cells {
+		cores := min(c.g, runtime.GOMAXPROCS(0), runtime.NumCPU())
+		for i, t := range ct.turns {
+			if !ct.ran[i][ci] {
+				continue
+			}
+			r := ThroughputResult{
+				Contender: cs[i].Name, KeyType: keyTypeName[K](), Keys: n, Mix: c.name(), Goroutines: c.g,
+				OpsPerSec: float64(t[ci].ops) / t[ci].elapsed.Seconds(),
+			}
+			if cpuOK {
+				r.CPUShare = float64(t[ci].cpu) / (float64(t[ci].elapsed) * float64(cores))
+			}
+			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// runThroughput runs the whole grid for key type K: every key count, mix and
-// goroutine count, for every contender in cs.
-func runThroughput[K Key](cfg Config, cs []Contender, progress func(string)) []ThroughputResult {
-	_, cpuOK := processCPU()
-	var out []ThroughputResult
-	for _, n := range cfg.Keys {
-		keys := makeKeys[K](n)
-		for _, mix := range mixes {
-			for _, g := range cfg.Goroutines {
-				cores := min(g, runtime.GOMAXPROCS(0), runtime.NumCPU())
-				for i, t := range runCell(cs, keys, mix, g, cfg.Duration, cfg.Rounds) {
-					r := ThroughputResult{
-						Contender: cs[i].Name, KeyType: keyTypeName[K](), Keys: n, Mix: mix.Name, Goroutines: g,
-						OpsPerSec: float64(t.ops) / t.elapsed.Seconds(),
-					}
-					if cpuOK {
-						r.CPUShare = float64(t.cpu) / (float64(t.elapsed) * float64(cores))
-					}
-					out = append(out, r)
-				}
-				progress(".")
-			}
+// gridCells returns the grid's cells: every mix at every goroutine count.
+func gridCells(cfg Config) []cell {
+	var cells []cell
+	for _, m := range mixes {
+		for _, g := range cfg.Goroutines {
+			cells = append(cells, cell{mix: m, g: g})
 		}
 	}
+	return cells
+}
+
+// Throughput is everything the throughput workload measured.
+type Throughput struct {
+	// Cells are the grid, the hot-key cells and the single-goroutine
+	// Store cells (Mix S100) at OpsKeys.
+	Cells []ThroughputResult
+	// Allocs are the allocation counts per operation at OpsKeys.
+	Allocs []AllocCost
+}
+
+// AllocCost is a contender's heap allocations per operation for one key
+// type, counted as the MemStats.Mallocs delta over many operations on one
+// goroutine (as testing.AllocsPerRun counts them).
+type AllocCost struct {
+	Contender string
+	KeyType   string
+	Keys      int
+	// Load and Update are per Load and per Store of a present key; Insert
+	// is per Store while filling an empty map to Keys keys, growth included.
+	Load, Update, Insert float64
+}
+
+// runThroughput runs the whole throughput workload for key type K: the
+// grid over every key count, mix and goroutine count; the hot-key cells;
+// and the single-goroutine costs at cfg.OpsKeys.
+func runThroughput[K Key](cfg Config, cs []Contender, progress func(string)) Throughput {
+	var out Throughput
+	grid := gridCells(cfg)
+	for _, n := range cfg.Keys {
+		ks := newKeySpace[K](n)
+		var in []Contender
+		for _, c := range cs {
+			if n <= cfg.SharedKeys || slices.Contains(cfg.BigMaps, c.Name) {
+				in = append(in, c)
+			}
+		}
+		cells := slices.Clone(grid)
+		if n == cfg.OpsKeys {
+			cells = append(cells, cell{mix: storeOnly, g: 1})
+		}
+		ct := newCellTurns(len(in), len(cells))
+		if n > cfg.SharedKeys {
+			runAlone(in, ks, cells, cfg.Duration, cfg.Rounds, cfg.BigPasses, ct)
+		} else {
+			maps := make([]Runner[K], len(in))
+			insert := make([]float64, len(in))
+			for i, c := range in {
+				maps[i] = newMap[K](c)
+				insert[i] = allocsPer(n, func() { prefillKeys(maps[i], ks) })
+			}
+			runShared(maps, ks, cells, cfg.Duration, cfg.Rounds, ct)
+			if n == cfg.OpsKeys {
+				out.Allocs = append(out.Allocs, measureAllocs(in, maps, ks, insert)...)
+			}
+		}
+		out.Cells = append(out.Cells, throughputResults[K](in, n, cells, ct)...)
+		progress(".")
+	}
+	var hot []cell
+	for _, h := range hotOps {
+		for _, g := range cfg.Goroutines {
+			hot = append(hot, cell{hot: h, g: g})
+		}
+	}
+	ks := newKeySpace[K](cfg.HotKeys)
+	maps := make([]Runner[K], len(cs))
+	for i, c := range cs {
+		maps[i] = newMap[K](c)
+		prefillKeys(maps[i], ks)
+	}
+	ct := newCellTurns(len(cs), len(hot))
+	runShared(maps, ks, hot, cfg.Duration, cfg.Rounds, ct)
+	out.Cells = append(out.Cells, throughputResults[K](cs, cfg.HotKeys, hot, ct)...)
+	progress(".")
 	return out
+}
+
+// allocOps is how many operations an allocation count averages over.
+const allocOps = 20_000
+
+// measureAllocs counts the allocations per Load and per Store of a present
+// key on the prefilled maps of contenders cs; insert holds each one's
+// allocations per Store while it was prefilled.
+func measureAllocs[K Key](cs []Contender, maps []Runner[K], ks *keySpace[K], insert []float64) []AllocCost {
+	var out []AllocCost
+	for i, m := range maps {
+		a := AllocCost{Contender: cs[i].Name, KeyType: keyTypeName[K](), Keys: int(ks.n), Insert: insert[i]}
+		load := newWorker(ks, mixes[0], 7)
+		a.Load = allocsPer(allocOps, func() { m.mixLoop(load, allocOps) })
+		update := newWorker(ks, storeOnly, 7)
+		a.Update = allocsPer(allocOps, func() { m.mixLoop(update, allocOps) })
+		out = append(out, a)
+	}
+	return out
+}
+
+// allocsPer runs f on this goroutine and returns the heap allocations it
+// made divided by ops.
+func allocsPer(ops int, f func()) float64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return float64(after.Mallocs-before.Mallocs) / float64(ops)
 }

@@ -1,61 +1,60 @@
 // Package cache provides Cache, a bounded concurrent in-memory cache with
-// per-entry time to live, S3-FIFO eviction, and loaders that run once per
-// missing key.
+// per-entry time to live, W-TinyLFU eviction with an adaptive window, and
+// loaders that run once per missing key.
 //
-// A hit takes no lock. Writers (Set, Delete, eviction, expiry) serialize on
-// one mutex, so the bound is exact: the cache never holds more entries, or
-// more weight, than it was given, and a value Set is there for the next Get
-// unless the bound pushed it out since.
+// A hit takes no lock and writes nothing shared. Writers change the index
+// at once and hand the change to the eviction policy through a bounded
+// buffer (see Cache for what that promises), so writers of different keys
+// do not wait for one another.
+//
+// Beyond Get, Set and Delete: GetOrLoad and GetAllOrLoad load missing keys
+// (one loader call per key however many callers wait, one call for a whole
+// batch), Options.RefreshAfter reloads popular entries in the background
+// before they go stale, Compute does an atomic read-modify-write of one
+// entry, All iterates, and Options.Clock (or a testing/synctest bubble)
+// sets the time.
 package cache
 
 // Design
 //
 // Index. A shardmap.Map maps each key to a *node holding the value, the
-// deadline, the weight and the policy's links. Get is Map.Load (lock-free),
-// a deadline check, and touch (node.freq): one atomic load, and a
-// compare-and-swap only while the 2-bit counter is below 3. Nodes are never
-// changed in place where a reader could see it: Set builds a new node and
-// swaps it into the index, and the new node takes the old one's place in
-// the policy queue and the expiry heap. No read buffer: an access is
-// recorded on the node itself, when it happens, or (rarely, under a race
-// with another increment) not at all.
+// weight, the deadline if any, and the policy's bookkeeping. Get is
+// Map.Load (lock-free), a deadline check for an entry that has one, and
+// touch: one atomic load, and a compare-and-swap while the node's hit count
+// is below 15. Nodes are never changed where a reader could see it: Set
+// builds a new node and swaps it into the index.
 //
-// Policy. S3-FIFO (Yang et al., SOSP 2023): new keys enter a small FIFO
-// holding a tenth of the bound; a key read at least once while there moves
-// to the main FIFO when it reaches the tail, otherwise it is evicted and its
-// hash goes to a ghost FIFO; a key whose hash is in the ghost queue enters
-// the main FIFO directly. The main FIFO gives a node at its tail another lap
-// per access counted (up to 3). One-hit wonders and scans pass through the
-// small queue without disturbing the main one, and frequently read keys
-// stay. Unlike LRU, a hit moves nothing, which is what lets Get skip the
-// lock.
+// Policy. W-TinyLFU with a hill-climbed window over CLOCK segments; see
+// policy.go. A hit is recorded on the node, not in a read buffer: the
+// policy reads the count when it next looks at the node, so Get does no
+// other work.
 //
-// One policy behind one mutex, not one per shard. Striping the policy
-// would let writers to different stripes run in parallel, but every stripe
-// would then get bound/stripes: a stripe that happens to draw more hot keys
-// evicts them while others hold cold ones, a stripe smaller than one heavy
-// value cannot hold it at all, and a small cache (say 10 entries on 64
-// stripes) does not work. The single policy keeps the bound exact, the
-// frequency view global, and the code small. The mutex is held only on the
-// write path, for a few pointer updates plus the index write, and never
-// while user code runs (OnEvict callbacks fire after it is released;
-// loaders run in their own goroutine). Reads, the common case of a cache,
-// never touch it.
+// Writes. Set, Delete and a load's store reserve a cell of the write buffer
+// (writebuf.go), change the index, and publish the change in the cell.
+// Then they try the policy's mutex: whoever holds it applies the published
+// changes in order, evicting after each one until the cache is within its
+// bound, and looks again after unlocking, so no change is left behind. A
+// writer that finds the buffer full takes the mutex and drains it: writers
+// can be slowed, never dropped. Because the cell is reserved before the
+// index changes, the index holds at most writeBufferSize entries the policy
+// has not yet accounted for.
 //
-// Bound. Every insert first evicts until the new weight fits, then stores:
-// the index, Len and Weight never exceed the bound, even momentarily. A
-// replacement keeps the old node in the index until the new one replaces
-// it, so a concurrent Get sees the old value or the new one, never a miss.
-// Expired entries are evicted before live ones.
+// Accounting. Len and Weight count what the index holds; the writer that
+// adds or removes an index entry updates them at once. Eviction removes a
+// node from the index only if the index still holds that node (a
+// conditional delete), so a value a writer just stored is never taken out
+// in place of the one it replaced. Whoever removes a node from the index
+// marks it dead; the policy drops dead nodes when their change comes.
 //
 // Expiry. Deadlines are nanoseconds since the cache was made, read from the
-// monotonic clock (time.Since), so wall-clock jumps do not expire entries. Get
-// checks the deadline and never returns an expired value. Entries with a
-// deadline sit in a min-heap; one sweeper goroutine per cache, started when
-// the first deadline appears, wakes on a timer (10ms to 1s, aimed at the
-// earliest deadline), removes at most 256 expired entries per lock hold, and
-// comes back soon if it hit that limit. Close stops it; so does the cache
-// becoming unreachable (it holds the cache only through a weak pointer).
+// clock (time.Since by default, so wall-clock jumps do not expire entries).
+// Get checks the deadline and never returns an expired value. Entries with
+// a deadline sit in a min-heap; one sweeper goroutine per cache, started
+// when the first deadline appears, wakes on a timer (10ms to 1s, aimed at
+// the earliest deadline), removes at most 256 expired entries per lock
+// hold, and comes back soon if it hit that limit. Close stops it; so does
+// the cache becoming unreachable (it holds the cache only through a weak
+// pointer).
 //
 // Loads. In-flight loads live in a second shardmap.Map keyed like the
 // index, see load.go.
@@ -74,33 +73,58 @@ import (
 
 // Cache is a bounded concurrent cache from K to V. Make one with New; the
 // zero Cache is not usable. All methods are safe for concurrent use.
+//
+// Consistency. A Set is visible to every Get that starts after it returns,
+// from any goroutine, until a later write or eviction replaces or removes
+// it; no Set is dropped, even when writers outrun eviction. The bound is
+// exact whenever no write is in progress: then Len (Weight, with a
+// Weigher) is at most MaxEntries (MaxWeight). While writes race, the
+// cache may hold up to 128 entries more than the bound (with a Weigher:
+// up to the weight of 128 entries more), those whose writes are on their
+// way to the evicting goroutine; each is evicted, or evicts another, as
+// soon as its writer or another gets the policy's lock.
 type Cache[K comparable, V any] struct {
-	// index maps keys to nodes. Written under mu; read by anyone.
+	// index maps keys to nodes. Written by writers (Set, Delete, loads)
+	// and, for evictions and expiry, under mu; read by anyone.
 	index *shardmap.Map[K, *node[K, V]]
 	// calls maps keys to their in-flight loads (load.go).
 	calls *shardmap.Map[K, *call[V]]
 	// loading counts the entries in calls.
 	loading atomic.Int64
 
-	// mu serializes writers: the index's writes, the policy, the heap, and
-	// the counts below.
+	// buf carries writes to the policy.
+	buf *writeBuffer[K, V]
+
+	// mu guards the policy, the heap and sweeping; it is the policy's
+	// lock, taken by whoever applies buf.
 	mu  sync.Mutex
 	pol policy[K, V]
 	exp expiryHeap[K, V]
 	// sweeping is set once the sweeper goroutine is started.
 	sweeping bool
-	// count and weight are the number and total weight of entries; written
-	// under mu, loaded by Len and Weight.
+	// drains counts drains, to pace the climber. Guarded by mu.
+	drains uint32
+
+	// timed is set, once, when the first entry with a deadline is
+	// written; until then writes need not read the clock.
+	timed atomic.Bool
+
+	// count and weight are the number and total weight of the index's
+	// entries, updated by whoever adds or removes one.
 	count  atomic.Int64
 	weight atomic.Uint64
 
+	// The fields below are set by New and never change.
 	max     uint64
 	weigher func(K, V) uint32
 	ttl     time.Duration
+	refresh time.Duration
 	onEvict func(K, V, Reason)
 	seed    maphash.Seed
 	// epoch is time zero for deadlines.
 	epoch time.Time
+	// clock, if not nil, replaces time.Now (Options.Clock or a test hook).
+	clock func() time.Time
 	hooks hooks
 
 	stats  stats
@@ -141,15 +165,22 @@ func newCache[K comparable, V any](opts Options[K, V], hk hooks) (*Cache[K, V], 
 	c := &Cache[K, V]{
 		index:   shardmap.New[K, *node[K, V]](),
 		calls:   shardmap.New[K, *call[V]](shardmap.WithShards(16)),
-		pol:     newPolicy[K, V](max),
+		buf:     new(writeBuffer[K, V]),
 		max:     max,
 		weigher: opts.Weigher,
 		ttl:     opts.TTL,
+		refresh: opts.RefreshAfter,
 		onEvict: opts.OnEvict,
 		seed:    maphash.MakeSeed(),
+		clock:   opts.Clock,
 		hooks:   hk,
 		stats:   newStats(),
 	}
+	if hk.clock != nil {
+		c.clock = hk.clock
+	}
+	c.buf.init()
+	c.pol = newPolicy[K, V](max, opts.Weigher != nil, c.hash, maphash.Comparable(c.seed, 0x5eed))
 	c.epoch = c.wallNow()
 	var cancel context.CancelFunc
 	c.loadCtx, cancel = context.WithCancel(context.Background())
@@ -168,18 +199,21 @@ func newCache[K comparable, V any](opts Options[K, V], hk hooks) (*Cache[K, V], 
 	return c, nil
 }
 
-// wallNow returns the current time from the clock hook or time.Now.
+// hash hashes key for the policy's sketch.
+func (c *Cache[K, V]) hash(key K) uint64 { return maphash.Comparable(c.seed, key) }
+
+// wallNow returns the current time from the clock.
 func (c *Cache[K, V]) wallNow() time.Time {
-	if c.hooks.clock != nil {
-		return c.hooks.clock()
+	if c.clock != nil {
+		return c.clock()
 	}
 	return time.Now()
 }
 
 // now returns the time in nanoseconds since the cache's epoch.
 func (c *Cache[K, V]) now() int64 {
-	if c.hooks.clock != nil {
-		return int64(c.hooks.clock().Sub(c.epoch))
+	if c.clock != nil {
+		return int64(c.clock().Sub(c.epoch))
 	}
 	return int64(time.Since(c.epoch))
 }
@@ -197,26 +231,46 @@ func deadline(now int64, ttl time.Duration) int64 {
 	return max(now+d, 1)
 }
 
+// clockNeeded reports whether a write must read the clock: whether an
+// entry may have a deadline or a refresh time.
+func (c *Cache[K, V]) clockNeeded() bool {
+	return c.refresh > 0 || c.ttl > 0 || c.timed.Load()
+}
+
+// refreshAt returns the refresh time of an entry written at now: 0 (never)
+// without Options.RefreshAfter.
+func (c *Cache[K, V]) refreshAt(now int64) int64 {
+	return deadline(now, c.refresh)
+}
+
 // Get returns the value for key and whether it was found. It takes no lock;
 // an entry whose time to live has passed is not found.
 func (c *Cache[K, V]) Get(key K) (value V, ok bool) {
 	n, ok := c.index.Load(key)
-	if !ok || (n.expires != 0 && n.expired(c.now())) {
+	if !ok {
 		c.stats.miss()
 		return value, false
 	}
-	n.touch()
+	a := n.acc.Load()
+	if a&extBit != 0 && n.expired(c.now()) {
+		c.stats.miss()
+		return value, false
+	}
+	n.touch(a)
 	c.stats.hit()
 	return n.value, true
 }
 
 // Set stores value for key with the cache's default TTL, evicting other
-// entries first if the bound requires it. A previous value is reported to
-// OnEvict as Replaced. A value heavier than MaxWeight is not stored: any
-// previous value is removed (Replaced) and the new one is reported as
-// Evicted at once. So is a value for a key that is not equal to itself (a
-// floating-point NaN, or a struct or array holding one), which no Get could
-// find.
+// entries if the bound requires it. A previous value is reported to
+// OnEvict as Replaced (Expired if its time to live had passed). A value
+// heavier than MaxWeight is not stored: any previous value is removed
+// (Replaced) and the new one is reported as Evicted at once. So is a value
+// for a key that is not equal to itself (a floating-point NaN, or a struct
+// or array holding one), which no Get could find.
+//
+// The value is in the index when Set returns; see Cache for how tightly
+// the bound holds while writes race.
 func (c *Cache[K, V]) Set(key K, value V) {
 	c.set(key, value, c.ttl)
 }
@@ -229,9 +283,9 @@ func (c *Cache[K, V]) SetWithTTL(key K, value V, ttl time.Duration) {
 
 func (c *Cache[K, V]) set(key K, value V, ttl time.Duration) {
 	rs := c.removals()
-	// Compare and weigh before locking, so that a key that panics when
-	// compared (an interface holding a slice) or a panicking Weigher leaves
-	// the cache unlocked and unchanged.
+	// Compare and weigh before anything changes, so that a key that
+	// panics when compared (an interface holding a slice) or a panicking
+	// Weigher leaves the cache unchanged.
 	if key != key { // a NaN: no Get could find it, nor eviction remove it
 		c.stats.evictions.Add(1)
 		rs.add(key, value, Evicted)
@@ -239,12 +293,77 @@ func (c *Cache[K, V]) set(key K, value V, ttl time.Duration) {
 		return
 	}
 	w := c.weigh(key, value)
-	now := c.now()
-	c.mu.Lock()
-	c.invalidateLocked(key)
-	c.setLocked(key, value, w, deadline(now, ttl), now, &rs)
-	c.mu.Unlock()
+	// The clock is read only when something depends on it: it costs
+	// more than the rest of a Set's bookkeeping.
+	var now int64
+	if ttl > 0 || c.clockNeeded() {
+		now = c.now()
+	}
+	if uint64(w) > c.max {
+		c.invalidate(key)
+		c.removeKey(key, Replaced, now, &rs)
+		c.stats.evictions.Add(1)
+		rs.add(key, value, Evicted)
+		rs.fire()
+		return
+	}
+	if ttl > 0 && !c.timed.Load() {
+		c.timed.Store(true)
+	}
+	n := newNode(key, value, w, deadline(now, ttl), c.refreshAt(now))
+	pos := c.reserve()
+	c.invalidate(key)
+	old, loaded := c.index.LoadAndStore(key, n)
+	c.stored(pos, old, loaded, n, now, &rs)
+	c.maintain()
 	rs.fire()
+}
+
+// stored completes a write that put n in the index, replacing old if
+// loaded: it accounts for it, publishes it at the reserved position pos,
+// and notes old's removal in rs.
+func (c *Cache[K, V]) stored(pos uint64, old *node[K, V], loaded bool, n *node[K, V], now int64, rs *removals[K, V]) {
+	if !loaded {
+		c.count.Add(1)
+		c.weight.Add(uint64(n.weight()))
+		c.buf.publish(pos, change[K, V]{n: n})
+		return
+	}
+	old.kill()
+	c.weight.Add(uint64(n.weight()) - uint64(old.weight()))
+	c.buf.publish(pos, change[K, V]{old: old, n: n})
+	if old.expired(now) {
+		c.stats.expirations.Add(1)
+		rs.add(old.key, old.value, Expired)
+	} else {
+		rs.add(old.key, old.value, Replaced)
+	}
+}
+
+// removeKey removes key's entry, if any, reporting it in rs for reason (or
+// as Expired if it had expired at now), and returns whether there was one.
+func (c *Cache[K, V]) removeKey(key K, reason Reason, now int64, rs *removals[K, V]) bool {
+	if _, ok := c.index.Load(key); !ok {
+		return false
+	}
+	pos := c.reserve()
+	old, ok := c.index.LoadAndDelete(key)
+	if !ok {
+		c.buf.publish(pos, change[K, V]{})
+		c.maintain()
+		return false
+	}
+	old.kill()
+	c.count.Add(-1)
+	c.weight.Add(-uint64(old.weight()))
+	c.buf.publish(pos, change[K, V]{old: old})
+	c.maintain()
+	if old.expired(now) {
+		c.stats.expirations.Add(1)
+		reason = Expired
+	}
+	rs.add(old.key, old.value, reason)
+	return true
 }
 
 // weigh returns the weight of an entry: 1 without a Weigher, and never 0.
@@ -255,108 +374,142 @@ func (c *Cache[K, V]) weigh(key K, value V) uint32 {
 	return max(c.weigher(key, value), 1)
 }
 
-// setLocked stores value, of weight w, for key, which must equal itself,
-// with deadline expires. Caller holds c.mu.
-func (c *Cache[K, V]) setLocked(key K, value V, w uint32, expires, now int64, rs *removals[K, V]) {
-	old, _ := c.index.Load(key)
-	if old != nil && old.expired(now) {
-		c.dropLocked(old, Expired, rs)
-		old = nil
-	}
-	if uint64(w) > c.max {
-		if old != nil {
-			c.dropLocked(old, Replaced, rs)
+// reserve returns a reserved position in the write buffer. If the buffer
+// is full, it drains it first: a writer waits rather than drop a change.
+func (c *Cache[K, V]) reserve() uint64 {
+	for {
+		if pos, ok := c.buf.reserve(); ok {
+			return pos
 		}
-		c.stats.evictions.Add(1)
-		rs.add(key, value, Evicted)
-		return
-	}
-	n := &node[K, V]{key: key, value: value, expires: expires, weight: w, heapIdx: -1}
-	if expires != 0 {
-		c.startSweeperLocked()
-	}
-	if old == nil {
-		n.hash = maphash.Comparable(c.seed, key)
-		c.makeRoomLocked(uint64(w), now, rs)
-		c.pol.insert(n)
-		if expires != 0 {
-			c.exp.push(n)
+		rs := c.removals()
+		c.mu.Lock()
+		progressed := c.drainLocked(&rs)
+		c.mu.Unlock()
+		rs.fire()
+		if !progressed {
+			// The oldest cell is reserved by a writer that has not
+			// published yet; it will, without waiting for anything.
+			runtime.Gosched()
 		}
-		c.index.Store(key, n)
-		c.count.Add(1)
-		c.weight.Add(uint64(w))
-		return
 	}
-
-	// A write counts as an access.
-	n.hash = old.hash
-	n.freq.Store(min(old.freq.Load()+1, maxFreq))
-	rs.add(old.key, old.value, Replaced)
-	if c.weight.Load()-uint64(old.weight)+uint64(w) <= c.max {
-		c.pol.replace(old, n)
-		switch {
-		case old.heapIdx >= 0 && expires != 0:
-			c.exp.replace(old, n)
-		case old.heapIdx >= 0:
-			c.exp.remove(old)
-		case expires != 0:
-			c.exp.push(n)
-		}
-		c.index.Store(key, n)
-		c.weight.Add(uint64(w) - uint64(old.weight))
-		return
-	}
-	// The heavier value needs room. Take old out of the policy (it stays
-	// in the index, so readers see it until n replaces it), evict, then
-	// put n at the head of old's queue.
-	q := old.queue
-	c.pol.remove(old)
-	c.exp.remove(old)
-	c.weight.Add(-uint64(old.weight))
-	c.makeRoomLocked(uint64(w), now, rs)
-	c.pol.reinsert(n, q)
-	if expires != 0 {
-		c.exp.push(n)
-	}
-	c.index.Store(key, n)
-	c.weight.Add(uint64(w))
 }
 
-// makeRoomLocked evicts entries until need more weight fits under the
-// bound: expired entries first, then the policy's victims. need must not
-// exceed the bound. Caller holds c.mu.
-func (c *Cache[K, V]) makeRoomLocked(need uint64, now int64, rs *removals[K, V]) {
-	for c.weight.Load()+need > c.max {
-		if n := c.exp.peek(); n != nil && n.expired(now) {
-			c.dropLocked(n, Expired, rs)
-			continue
+// maintain applies the published changes if the policy's lock is free.
+// Every goroutine that takes the lock calls it after releasing it, so a
+// change published while the lock was held is applied by that goroutine or
+// by the publisher: none is left waiting for a later write.
+func (c *Cache[K, V]) maintain() {
+	for c.buf.waiting() {
+		if !c.mu.TryLock() {
+			return
 		}
-		n := c.pol.evict()
-		if n == nil {
-			return // unreachable while the accounting is right
+		rs := c.removals()
+		c.drainLocked(&rs)
+		c.mu.Unlock()
+		rs.fire()
+	}
+}
+
+// drainLocked applies the published changes in order, evicting after each
+// until the cache is within its bound, and reports whether it applied any.
+// Caller holds c.mu.
+func (c *Cache[K, V]) drainLocked(rs *removals[K, V]) bool {
+	var now int64
+	if len(c.exp) > 0 {
+		now = c.now() // only deadlines need it
+	}
+	applied := false
+	for {
+		ch, ok := c.buf.peek()
+		if !ok {
+			break
 		}
+		c.applyLocked(ch)
+		c.evictLocked(ch.n, now, rs)
+		// Freed only now: until the eviction it caused is done, the cell
+		// still counts against the buffer, which is what bounds the
+		// cache's excess over its bound.
+		c.buf.free()
+		applied = true
+	}
+	c.evictLocked(nil, now, rs)
+	if c.drains++; applied && (c.drains&15 == 0 || c.max < 1024) {
+		h, m := c.stats.lookups()
+		c.pol.climb(h, m)
+	}
+	return applied
+}
+
+// applyLocked applies one change to the policy and the heap. Caller holds
+// c.mu.
+func (c *Cache[K, V]) applyLocked(ch change[K, V]) {
+	old, n := ch.old, ch.n
+	if old != nil {
+		if n != nil && old.seg() != segNone && !n.dead() {
+			c.pol.replace(old, n)
+			c.exp.remove(old)
+			if c.exp.add(n) {
+				c.startSweeperLocked()
+			}
+			return
+		}
+		c.pol.remove(old)
+		c.exp.remove(old)
+	}
+	if n != nil && !n.dead() && n.seg() == segNone {
+		c.pol.add(n)
+		if c.exp.add(n) {
+			c.startSweeperLocked()
+		}
+	}
+}
+
+// evictLocked removes expired entries, then the policy's victims, until
+// the index is within the bound, never keep (the node just written, if
+// any). Caller holds c.mu.
+func (c *Cache[K, V]) evictLocked(keep *node[K, V], now int64, rs *removals[K, V]) {
+	over := func() bool { return c.weight.Load() > c.max }
+	if !over() {
+		return
+	}
+	for over() {
+		t := c.exp.peek()
+		if t == nil || !t.node.expired(now) || &t.node == keep {
+			break
+		}
+		c.dropLocked(&t.node, Expired, rs)
+	}
+	if !over() {
+		return
+	}
+	c.pol.evict(keep, over, func(n *node[K, V]) {
 		reason := Evicted
 		if n.expired(now) {
 			reason = Expired
 		}
-		c.unindexLocked(n, reason, rs)
-	}
+		c.dropLocked(n, reason, rs)
+	})
 }
 
-// dropLocked removes n, which is in the cache, for reason. Caller holds
-// c.mu.
+// dropLocked takes n out of the policy and the heap and, if the index still
+// holds it, out of the index, reporting it for reason. Caller holds c.mu.
 func (c *Cache[K, V]) dropLocked(n *node[K, V], reason Reason, rs *removals[K, V]) {
 	c.pol.remove(n)
-	c.unindexLocked(n, reason, rs)
-}
-
-// unindexLocked removes n, already out of the policy, from the index and
-// the heap, and accounts for it. Caller holds c.mu.
-func (c *Cache[K, V]) unindexLocked(n *node[K, V], reason Reason, rs *removals[K, V]) {
 	c.exp.remove(n)
-	c.index.Delete(n.key)
+	removed := false
+	c.index.Compute(n.key, func(cur *node[K, V], ok bool) (*node[K, V], shardmap.ComputeOp) {
+		if ok && cur == n {
+			removed = true
+			return nil, shardmap.DeleteOp
+		}
+		return cur, shardmap.CancelOp
+	})
+	if !removed {
+		return // replaced or deleted meanwhile; that writer accounts for it
+	}
+	n.kill()
 	c.count.Add(-1)
-	c.weight.Add(-uint64(n.weight))
+	c.weight.Add(-uint64(n.weight()))
 	switch reason {
 	case Evicted:
 		c.stats.evictions.Add(1)
@@ -374,17 +527,12 @@ func (c *Cache[K, V]) Delete(key K) {
 		return
 	}
 	rs := c.removals()
-	now := c.now()
-	c.mu.Lock()
-	c.invalidateLocked(key)
-	if n, ok := c.index.Load(key); ok {
-		reason := Deleted
-		if n.expired(now) {
-			reason = Expired
-		}
-		c.dropLocked(n, reason, &rs)
+	c.invalidate(key)
+	var now int64
+	if c.clockNeeded() {
+		now = c.now()
 	}
-	c.mu.Unlock()
+	c.removeKey(key, Deleted, now, &rs)
 	rs.fire()
 }
 
@@ -407,7 +555,7 @@ func (c *Cache[K, V]) Weight() uint64 {
 func (c *Cache[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
 		for k, n := range c.index.All() {
-			if n.expires != 0 && n.expired(c.now()) {
+			if n.acc.Load()&extBit != 0 && n.expired(c.now()) {
 				continue
 			}
 			if !yield(k, n.value) {
@@ -428,6 +576,7 @@ func (c *Cache[K, V]) Close() {
 	c.closed.Store(true)
 	started := c.sweeping
 	c.mu.Unlock()
+	c.maintain() // what writers published while Close held the lock
 	c.lc.shutdown()
 	if started {
 		<-c.lc.done

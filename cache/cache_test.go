@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewRejectsBadOptions(t *testing.T) {
@@ -314,4 +315,46 @@ func TestPanicsLeaveCacheUsable(t *testing.T) {
 		t.Fatal("a value whose weight panicked was stored")
 	}
 	mustCheck(t, c)
+}
+
+// TestHeavyWeights checks weights too large for a node's inline field
+// (above maxInlineWeight), with and without a deadline: they are
+// accounted, evicted and replaced like light ones.
+func TestHeavyWeights(t *testing.T) {
+	const heavy = maxInlineWeight + 10
+	var rec recorder[int, uint32]
+	c, _ := newTestCache(t, Options[int, uint32]{
+		MaxWeight: 3 * heavy, Weigher: func(_ int, v uint32) uint32 { return v }, OnEvict: rec.onEvict,
+	})
+	c.Set(1, heavy)
+	c.SetWithTTL(2, heavy, time.Hour)
+	c.Set(3, 5)
+	if got, want := c.Weight(), uint64(2*heavy+5); got != want {
+		t.Fatalf("Weight = %d, want %d", got, want)
+	}
+	mustCheck(t, c)
+	c.Set(3, heavy) // replaces 5 with a heavy value: 3*heavy fits exactly
+	if got, want := c.Weight(), uint64(3*heavy); got != want {
+		t.Fatalf("Weight after replacing = %d, want %d", got, want)
+	}
+	c.Set(4, 1) // over by 1: something heavy must go
+	if c.Weight() > 3*heavy {
+		t.Fatalf("Weight %d exceeds the bound %d", c.Weight(), 3*heavy)
+	}
+	if v, ok := c.Get(4); !ok || v != 1 {
+		t.Fatalf("Get(4) = %d, %v right after Set", v, ok)
+	}
+	mustCheck(t, c)
+	evicted := 0
+	for _, e := range rec.take() {
+		if e.reason == Evicted {
+			if e.value != heavy {
+				t.Errorf("evicted %v, want a heavy value", e)
+			}
+			evicted++
+		}
+	}
+	if evicted != 1 {
+		t.Errorf("%d heavy values evicted, want 1", evicted)
+	}
 }

@@ -11,7 +11,9 @@ import (
 )
 
 // TestBoundUnderConcurrentWriters checks the bound at every point the API
-// lets a test observe it, while writers insert, replace and delete.
+// lets a test observe it, while writers insert, replace and delete: never
+// more than writeBufferSize entries (of weight up to 40 each) over it while
+// writes race, and exactly within it once they have all returned.
 func TestBoundUnderConcurrentWriters(t *testing.T) {
 	for _, weighted := range []bool{false, true} {
 		name := "entries"
@@ -27,8 +29,12 @@ func TestBoundUnderConcurrentWriters(t *testing.T) {
 			c, _ := newTestCache(t, opts)
 			var stop atomic.Bool
 			var observations atomic.Int64
+			slack := uint64(writeBufferSize)
+			if weighted {
+				slack *= 40
+			}
 			over := func() bool {
-				return c.Len() > bound || c.Weight() > bound
+				return c.Len() > bound+writeBufferSize || c.Weight() > bound+slack
 			}
 			var observers sync.WaitGroup
 			for range 2 {
@@ -65,6 +71,9 @@ func TestBoundUnderConcurrentWriters(t *testing.T) {
 			writers.Wait()
 			stop.Store(true)
 			observers.Wait()
+			if c.Len() > bound || c.Weight() > bound {
+				t.Errorf("after the writers returned: Len %d, Weight %d; bound %d", c.Len(), c.Weight(), bound)
+			}
 			mustCheck(t, c)
 			if observations.Load() == 0 {
 				t.Fatal("observers never ran")
@@ -192,4 +201,84 @@ func TestConcurrentMixed(t *testing.T) {
 	if st.Hits+st.Misses == 0 || reported.Load() == 0 {
 		t.Fatalf("nothing happened: %+v", st)
 	}
+}
+
+// TestWritesDoNotWaitForThePolicy holds the policy's lock and checks that
+// Sets and Deletes still complete, up to writeBufferSize of them, and are
+// visible at once; once the lock is free, the next write applies them all
+// and the bound is exact again.
+func TestWritesDoNotWaitForThePolicy(t *testing.T) {
+	const bound = 10
+	c, _ := newTestCache(t, Options[int, int]{MaxEntries: bound})
+	for k := range bound {
+		c.Set(k, k)
+	}
+	c.mu.Lock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for k := bound; k < bound+writeBufferSize/2; k++ {
+			c.Set(k, k)
+			if v, ok := c.Get(k); !ok || v != k {
+				t.Errorf("Get(%d) = %d, %v right after Set while the policy was busy", k, v, ok)
+			}
+		}
+		for k := range writeBufferSize / 4 {
+			c.Delete(bound + k)
+			if _, ok := c.Get(bound + k); ok {
+				t.Errorf("Get(%d) hit right after Delete while the policy was busy", bound+k)
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write waited for the policy's lock")
+	}
+	if got, want := c.Len(), bound+writeBufferSize/2-writeBufferSize/4; got != want {
+		t.Errorf("Len = %d while the policy was busy, want %d", got, want)
+	}
+	c.mu.Unlock()
+	c.Set(-1, -1)
+	if c.Len() != bound {
+		t.Errorf("Len = %d after the next write, want the bound %d", c.Len(), bound)
+	}
+	if v, ok := c.Get(-1); !ok || v != -1 {
+		t.Errorf("Get(-1) = %d, %v right after Set", v, ok)
+	}
+	mustCheck(t, c)
+}
+
+// TestFullBufferWaitsNotDrops holds the policy's lock while a writer fills
+// the write buffer: the writer must block (not drop its Set), and finish
+// with every value applied once the lock is free.
+func TestFullBufferWaitsNotDrops(t *testing.T) {
+	c, _ := newTestCache(t, Options[int, int]{MaxEntries: 4 * writeBufferSize})
+	c.mu.Lock()
+	var written atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for k := range 2 * writeBufferSize {
+			c.Set(k, k)
+			written.Add(1)
+		}
+	}()
+	// The writer can get writeBufferSize Sets past the held lock, no more.
+	for written.Load() < writeBufferSize {
+		runtime.Gosched()
+	}
+	select {
+	case <-done:
+		t.Fatal("the writer finished more Sets than the buffer holds while the policy was busy")
+	default:
+	}
+	c.mu.Unlock()
+	<-done
+	for k := range 2 * writeBufferSize {
+		if v, ok := c.Get(k); !ok || v != k {
+			t.Fatalf("Get(%d) = %d, %v: a Set was dropped", k, v, ok)
+		}
+	}
+	mustCheck(t, c)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shardmap/shardmap/cache"
@@ -102,4 +103,45 @@ func ExampleCache_Stats() {
 	fmt.Printf("hits %d, misses %d, evictions %d, hit ratio %.2f\n", st.Hits, st.Misses, st.Evictions, st.HitRatio())
 	// Output:
 	// hits 1, misses 1, evictions 1, hit ratio 0.50
+}
+
+func ExampleCache_Compute() {
+	c, err := cache.New(cache.Options[string, int]{MaxEntries: 100})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	incr := func(old int, found bool) (int, cache.ComputeOp) { return old + 1, cache.UpdateOp }
+	for range 3 {
+		c.Compute("hits", incr)
+	}
+	v, _ := c.Get("hits")
+	fmt.Println(v)
+	// Output:
+	// 3
+}
+
+func ExampleCache_GetAllOrLoad() {
+	c, err := cache.New(cache.Options[int, string]{MaxEntries: 100})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	c.Set(1, "one")
+	load := func(_ context.Context, keys []int) (map[int]string, error) {
+		fmt.Println("loading", keys) // one call for every missing key
+		m := map[int]string{}
+		for _, k := range keys {
+			m[k] = strings.Repeat("*", k)
+		}
+		return m, nil
+	}
+	m, err := c.GetAllOrLoad(context.Background(), []int{1, 2, 3}, load)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(m[1], m[2], m[3])
+	// Output:
+	// loading [2 3]
+	// one ** ***
 }

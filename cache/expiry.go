@@ -22,31 +22,39 @@ const (
 	sweepMax = time.Second
 )
 
-// expiryHeap is a binary min-heap of nodes ordered by expires. Each node
-// keeps its index, so removal is O(log n). Guarded by Cache.mu.
-type expiryHeap[K comparable, V any] []*node[K, V]
+// expiryHeap is a binary min-heap of the nodes that have a deadline,
+// ordered by it. Each node keeps its index, so removal is O(log n).
+// Guarded by Cache.mu.
+type expiryHeap[K comparable, V any] []*nodeExt[K, V]
 
 // peek returns the node that expires first, or nil.
-func (h expiryHeap[K, V]) peek() *node[K, V] {
+func (h expiryHeap[K, V]) peek() *nodeExt[K, V] {
 	if len(h) == 0 {
 		return nil
 	}
 	return h[0]
 }
 
-// push adds n, which must have a deadline and not be in the heap.
-func (h *expiryHeap[K, V]) push(n *node[K, V]) {
-	n.heapIdx = int32(len(*h))
-	*h = append(*h, n)
-	h.up(int(n.heapIdx))
+// add adds n if it has a deadline and reports whether it did. n must not
+// be in the heap.
+func (h *expiryHeap[K, V]) add(n *node[K, V]) bool {
+	t := n.timed()
+	if t == nil {
+		return false
+	}
+	t.heapIdx = int32(len(*h))
+	*h = append(*h, t)
+	h.up(int(t.heapIdx))
+	return true
 }
 
 // remove takes n out of the heap if it is in it.
 func (h *expiryHeap[K, V]) remove(n *node[K, V]) {
-	i := int(n.heapIdx)
-	if i < 0 {
+	t := n.timed()
+	if t == nil || t.heapIdx < 0 {
 		return
 	}
+	i := int(t.heapIdx)
 	s := *h
 	last := len(s) - 1
 	if i != last {
@@ -55,19 +63,10 @@ func (h *expiryHeap[K, V]) remove(n *node[K, V]) {
 	}
 	s[last] = nil
 	*h = s[:last]
-	n.heapIdx = -1
+	t.heapIdx = -1
 	if i != last {
 		h.fix(i)
 	}
-}
-
-// replace puts n, which has a deadline, in old's place.
-func (h expiryHeap[K, V]) replace(old, n *node[K, V]) {
-	i := int(old.heapIdx)
-	h[i] = n
-	n.heapIdx = int32(i)
-	old.heapIdx = -1
-	h.fix(i)
 }
 
 // fix restores the heap order after the node at i changed.
@@ -201,18 +200,20 @@ func (c *Cache[K, V]) sweepOnce(minWait, maxWait time.Duration) time.Duration {
 func (c *Cache[K, V]) sweep(now int64, limit int) (removed int, next int64) {
 	rs := c.removals()
 	c.mu.Lock()
+	c.drainLocked(&rs)
 	for removed < limit {
 		n := c.exp.peek()
-		if n == nil || !n.expired(now) {
+		if n == nil || !n.node.expired(now) {
 			break
 		}
-		c.dropLocked(n, Expired, &rs)
+		c.dropLocked(&n.node, Expired, &rs)
 		removed++
 	}
 	if n := c.exp.peek(); n != nil {
 		next = n.expires
 	}
 	c.mu.Unlock()
+	c.maintain()
 	rs.fire()
 	return removed, next
 }

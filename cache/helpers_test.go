@@ -34,73 +34,86 @@ func newTestCache[K comparable, V any](t testing.TB, opts Options[K, V]) (*Cache
 	return c, clk
 }
 
-// check verifies the cache's internal invariants under its lock: the
-// queues, the heap, the index and the counts agree, and the bound holds.
+// check verifies the cache's internal invariants under its lock, once
+// the write buffer is drained: the segments, the heap, the index and the
+// counts agree, and the bound holds. Callers must not be writing.
 func (c *Cache[K, V]) check() error {
+	rs := c.removals()
 	c.mu.Lock()
+	defer rs.fire()
+	defer c.maintain()
 	defer c.mu.Unlock()
+	c.drainLocked(&rs)
+	if _, ok := c.buf.peek(); ok || c.buf.tail.Load() != c.buf.head.Load() {
+		return fmt.Errorf("write buffer not empty after draining: head %d, tail %d", c.buf.head.Load(), c.buf.tail.Load())
+	}
 	seen := make(map[*node[K, V]]bool)
 	var weight uint64
 	for _, q := range []struct {
-		name  string
-		f     *fifo[K, V]
-		queue uint8
-	}{{"small", &c.pol.small, inSmall}, {"main", &c.pol.main, inMain}} {
+		name string
+		r    *ring[K, V]
+		seg  uint8
+	}{{"window", &c.pol.window, segWindow}, {"probation", &c.pol.probation, segProbation}, {"protected", &c.pol.protected, segProtected}} {
 		var w uint64
-		n, prev := 0, (*node[K, V])(nil)
-		for x := q.f.head; x != nil; x = x.next {
-			if x.prev != prev {
-				return fmt.Errorf("%s queue: broken prev link at %v", q.name, x.key)
+		if l := len(q.r.slots); l&(l-1) != 0 || q.r.len() > l {
+			return fmt.Errorf("%s: %d nodes in %d slots", q.name, q.r.len(), l)
+		}
+		for p := q.r.tail; p != q.r.head; p++ {
+			x := q.r.at(p)
+			if x == nil {
+				return fmt.Errorf("%s: no node at live position %d", q.name, p)
 			}
-			if x.queue != q.queue {
-				return fmt.Errorf("%s queue: node %v says queue %d", q.name, x.key, x.queue)
+			if x.pos != p || x.seg() != q.seg {
+				return fmt.Errorf("%s: node %v at %d says position %d, segment %d", q.name, x.key, p, x.pos, x.seg())
 			}
 			if seen[x] {
-				return fmt.Errorf("%s queue: node %v twice", q.name, x.key)
+				return fmt.Errorf("%s: node %v twice", q.name, x.key)
 			}
 			seen[x] = true
 			if got, ok := c.index.Load(x.key); !ok || got != x {
-				return fmt.Errorf("%s queue: node %v is not the index's", q.name, x.key)
+				return fmt.Errorf("%s: node %v is not the index's", q.name, x.key)
 			}
-			if x.weight == 0 {
+			if x.dead() {
+				return fmt.Errorf("%s: node %v is dead", q.name, x.key)
+			}
+			if x.weight() == 0 {
 				return fmt.Errorf("node %v has weight 0", x.key)
 			}
-			if f := x.freq.Load(); f > maxFreq {
-				return fmt.Errorf("node %v has freq %d", x.key, f)
+			w += uint64(x.weight())
+		}
+		used := 0
+		for _, x := range q.r.slots {
+			if x != nil {
+				used++
 			}
-			w += uint64(x.weight)
-			n++
-			prev = x
 		}
-		if prev != q.f.tail {
-			return fmt.Errorf("%s queue: tail is not the last node", q.name)
+		if used != q.r.len() {
+			return fmt.Errorf("%s: %d slots hold a node, %d are live", q.name, used, q.r.len())
 		}
-		if n != q.f.len || w != q.f.weight {
-			return fmt.Errorf("%s queue: len/weight %d/%d, recorded %d/%d", q.name, n, w, q.f.len, q.f.weight)
+		if w != q.r.weight {
+			return fmt.Errorf("%s: weight %d, recorded %d", q.name, w, q.r.weight)
 		}
 		weight += w
 	}
 	if got := c.index.Len(); got != len(seen) {
-		return fmt.Errorf("index holds %d entries, queues %d", got, len(seen))
+		return fmt.Errorf("index holds %d entries, segments %d", got, len(seen))
 	}
 	if got := c.Len(); got != len(seen) {
-		return fmt.Errorf("Len %d, queues hold %d", got, len(seen))
+		return fmt.Errorf("Len %d, segments hold %d", got, len(seen))
 	}
 	if got := c.Weight(); got != weight {
-		return fmt.Errorf("Weight %d, queues weigh %d", got, weight)
+		return fmt.Errorf("Weight %d, segments weigh %d", got, weight)
 	}
 	if weight > c.max {
 		return fmt.Errorf("weight %d exceeds the bound %d", weight, c.max)
 	}
 	withDeadline := 0
 	for x := range seen {
-		if x.expires != 0 {
+		if t := x.timed(); t != nil {
 			withDeadline++
-			if x.heapIdx < 0 || int(x.heapIdx) >= len(c.exp) || c.exp[x.heapIdx] != x {
+			if t.heapIdx < 0 || int(t.heapIdx) >= len(c.exp) || c.exp[t.heapIdx] != t {
 				return fmt.Errorf("node %v with a deadline is not in the heap", x.key)
 			}
-		} else if x.heapIdx != -1 {
-			return fmt.Errorf("node %v without a deadline has heap index %d", x.key, x.heapIdx)
 		}
 	}
 	if withDeadline != len(c.exp) {
@@ -111,12 +124,8 @@ func (c *Cache[K, V]) check() error {
 			return fmt.Errorf("heap order broken at %d", i)
 		}
 	}
-	var gw uint64
-	for _, e := range c.pol.ghost.ring[c.pol.ghost.start:] {
-		gw += e.weight
-	}
-	if gw != c.pol.ghost.weight || gw > c.pol.ghost.limit {
-		return fmt.Errorf("ghost weight %d, recorded %d, limit %d", gw, c.pol.ghost.weight, c.pol.ghost.limit)
+	if c.pol.windowMax+c.pol.protectedMax > c.max {
+		return fmt.Errorf("window %d + protected %d exceed the bound %d", c.pol.windowMax, c.pol.protectedMax, c.max)
 	}
 	return nil
 }

@@ -43,10 +43,16 @@ type call[V any] struct {
 	val  V
 	err  error
 	// stale is set by Set and Delete: the result must not be stored.
-	// Guarded by Cache.mu.
+	// Guarded by the lock of the calls shard holding the call.
 	stale bool
 	// waiters counts the callers that joined the call (tests use it).
 	waiters int
+	// base, for a refresh, is the entry being reloaded: the load's value
+	// replaces it, and nothing else. Set before the call is published.
+	base any
+	// notFound is set with err when a bulk loader returned no value for
+	// the key.
+	notFound bool
 }
 
 // PanicError is the error GetOrLoad returns when the loader panicked.
@@ -87,7 +93,7 @@ var errLoaderExited = errors.New("cache: loader called runtime.Goexit")
 // GetOrLoad returns ErrNilLoader if load is nil and ErrClosed after Close,
 // when key is missing.
 func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, load func(ctx context.Context, key K) (V, error)) (V, error) {
-	if v, ok := c.Get(key); ok {
+	if v, ok := c.getOrRefresh(ctx, key, load); ok {
 		return v, nil
 	}
 	var zero V
@@ -117,9 +123,44 @@ func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, load func(ctx contex
 	}
 }
 
+// getOrRefresh is Get for a caller with a loader: if the entry found is due
+// for refresh (Options.RefreshAfter), it also starts one background load
+// of key, unless one is in flight, that replaces the entry when it
+// returns. The caller gets the current value at once.
+func (c *Cache[K, V]) getOrRefresh(ctx context.Context, key K, load func(context.Context, K) (V, error)) (V, bool) {
+	n, ok := c.index.Load(key)
+	if !ok {
+		c.stats.miss()
+		var zero V
+		return zero, false
+	}
+	a := n.acc.Load()
+	if a&extBit != 0 {
+		now := c.now()
+		if n.expired(now) {
+			c.stats.miss()
+			var zero V
+			return zero, false
+		}
+		if n.dueForRefresh(now) && load != nil && !c.closed.Load() && key == key {
+			if cl, leader := c.joinWith(key, n); leader {
+				go c.load(ctx, key, cl, load)
+			}
+		}
+	}
+	n.touch(a)
+	c.stats.hit()
+	return n.value, true
+}
+
 // join returns key's call, creating it if there is none; leader reports
 // whether it was created.
 func (c *Cache[K, V]) join(key K) (cl *call[V], leader bool) {
+	return c.joinWith(key, nil)
+}
+
+// joinWith is join; a call it creates refreshes base (if not nil).
+func (c *Cache[K, V]) joinWith(key K, base *node[K, V]) (cl *call[V], leader bool) {
 	if key != key {
 		// A NaN never matches in calls: it could be added but never
 		// removed. Such a key gets a call of its own, unshared.
@@ -134,7 +175,11 @@ func (c *Cache[K, V]) join(key K) (cl *call[V], leader bool) {
 		// the number of calls registered.
 		c.loading.Add(1)
 		leader = true
-		return &call[V]{done: make(chan struct{}), waiters: 1}, shardmap.UpdateOp
+		nc := &call[V]{done: make(chan struct{}), waiters: 1}
+		if base != nil {
+			nc.base = base
+		}
+		return nc, shardmap.UpdateOp
 	})
 	return cl, leader
 }
@@ -150,7 +195,7 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, cl *call[V], load func(co
 	// Deferred so that it also runs if load calls runtime.Goexit.
 	defer func() { c.complete(key, cl, v, w, err, loaded) }()
 
-	if n, ok := c.index.Load(key); ok && !n.expired(c.now()) {
+	if n, ok := c.index.Load(key); ok && !n.expired(c.now()) && (cl.base == nil || cl.base != any(n)) {
 		v, err = n.value, nil
 		return
 	}
@@ -189,21 +234,21 @@ func (c *Cache[K, V]) complete(key K, cl *call[V], v V, w uint32, err error, loa
 	}
 	rs := c.removals()
 	now := c.now()
-	c.mu.Lock()
 	switch {
-	case !loaded || err != nil || cl.stale:
+	case !loaded || err != nil:
+		c.forget(key, cl)
 	case key != key: // a NaN, as in Set
 		c.stats.evictions.Add(1)
 		rs.add(key, v, Evicted)
+	case uint64(w) > c.max:
+		// Too heavy to store, as in Set; but a load never removes what a
+		// writer stored.
+		c.forget(key, cl)
+		c.stats.evictions.Add(1)
+		rs.add(key, v, Evicted)
 	default:
-		// The key cannot hold a live entry here (a Set would have made the
-		// call stale), but never overwrite one.
-		if n, ok := c.index.Load(key); !ok || n.expired(now) {
-			c.setLocked(key, v, w, deadline(now, c.ttl), now, &rs)
-		}
+		c.store(key, cl, v, w, now, &rs)
 	}
-	c.forgetLocked(key, cl)
-	c.mu.Unlock()
 	// Report before releasing the callers, so that what storing the value
 	// evicted has been reported when GetOrLoad returns, as with Set. If
 	// OnEvict panics, the deferred close still releases them.
@@ -212,9 +257,45 @@ func (c *Cache[K, V]) complete(key K, cl *call[V], v V, w uint32, err error, loa
 	rs.fire()
 }
 
-// forgetLocked removes cl from calls if it is still key's call. Caller
-// holds c.mu.
-func (c *Cache[K, V]) forgetLocked(key K, cl *call[V]) {
+// store stores a load's value v for key and removes its call cl, unless a
+// Set or Delete made cl stale or the index holds a live entry for key other
+// than the one a refresh replaces: what a writer did while the load ran
+// wins over the load.
+func (c *Cache[K, V]) store(key K, cl *call[V], v V, w uint32, now int64, rs *removals[K, V]) {
+	n := newNode(key, v, w, deadline(now, c.ttl), c.refreshAt(now))
+	pos := c.reserve()
+	var (
+		old            *node[K, V]
+		stored, loaded bool
+	)
+	// The stale check and the store happen under the calls shard's lock,
+	// which invalidate takes to mark a call stale before a writer touches
+	// the index.
+	c.calls.Compute(key, func(cur *call[V], ok bool) (*call[V], shardmap.ComputeOp) {
+		if !ok || cur != cl {
+			return cur, shardmap.CancelOp // detached: stale
+		}
+		c.loading.Add(-1)
+		c.index.Compute(key, func(e *node[K, V], ok bool) (*node[K, V], shardmap.ComputeOp) {
+			if ok && !e.expired(now) && any(e) != cl.base {
+				return e, shardmap.CancelOp
+			}
+			old, loaded, stored = e, ok, true
+			return n, shardmap.UpdateOp
+		})
+		return nil, shardmap.DeleteOp
+	})
+	if !stored {
+		c.buf.publish(pos, change[K, V]{})
+		c.maintain()
+		return
+	}
+	c.stored(pos, old, loaded, n, now, rs)
+	c.maintain()
+}
+
+// forget removes cl from calls if it is still key's call.
+func (c *Cache[K, V]) forget(key K, cl *call[V]) {
 	c.calls.Compute(key, func(old *call[V], ok bool) (*call[V], shardmap.ComputeOp) {
 		if ok && old == cl {
 			c.loading.Add(-1)
@@ -224,14 +305,18 @@ func (c *Cache[K, V]) forgetLocked(key K, cl *call[V]) {
 	})
 }
 
-// invalidateLocked detaches key's call, if any, so that its result is not
-// stored. Caller holds c.mu.
-func (c *Cache[K, V]) invalidateLocked(key K) {
+// invalidate detaches key's call, if any, so that its result is not
+// stored. Writers call it before they change key's index entry.
+func (c *Cache[K, V]) invalidate(key K) {
 	if c.loading.Load() == 0 {
 		return
 	}
-	if cl, ok := c.calls.Load(key); ok {
-		cl.stale = true
-		c.forgetLocked(key, cl)
-	}
+	c.calls.Compute(key, func(old *call[V], ok bool) (*call[V], shardmap.ComputeOp) {
+		if !ok {
+			return old, shardmap.CancelOp
+		}
+		old.stale = true
+		c.loading.Add(-1)
+		return nil, shardmap.DeleteOp
+	})
 }

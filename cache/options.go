@@ -37,6 +37,24 @@ type Options[K comparable, V any] struct {
 	// reaches the writer that caused the removal, but in the sweeper or a
 	// loader's goroutine it ends the program.
 	OnEvict func(key K, value V, reason Reason)
+
+	// RefreshAfter, if positive, is the age after which GetOrLoad reloads
+	// an entry ahead of need: the caller that finds an entry written at
+	// least RefreshAfter ago gets it at once, and one background call of
+	// its loader (shared by every caller meanwhile) replaces it when it
+	// returns. A failed refresh keeps the old value; a Set or Delete of
+	// the key while the refresh runs wins over it. It is meant to be
+	// shorter than TTL, so that popular entries are reloaded before they
+	// expire. Get never refreshes.
+	RefreshAfter time.Duration
+
+	// Clock, if set, replaces time.Now as the source of time for deadlines
+	// and refresh ages; the cache measures time as the difference from
+	// its first reading. Without it the cache uses time.Now's monotonic
+	// clock, which testing/synctest also fakes: a cache made inside a
+	// synctest bubble sees the bubble's time either way. The sweeper's
+	// timers always run on real (or, in a bubble, the bubble's) time.
+	Clock func() time.Time
 }
 
 // Reason says why a value left the cache.
@@ -96,6 +114,8 @@ func (o *Options[K, V]) bound() (uint64, error) {
 		return 0, invalid("MaxWeight is negative (%d)", o.MaxWeight)
 	case o.TTL < 0:
 		return 0, invalid("TTL is negative (%v)", o.TTL)
+	case o.RefreshAfter < 0:
+		return 0, invalid("RefreshAfter is negative (%v)", o.RefreshAfter)
 	case o.MaxEntries > 0 && o.MaxWeight > 0:
 		return 0, invalid("both MaxEntries (%d) and MaxWeight (%d) are set; set one", o.MaxEntries, o.MaxWeight)
 	case o.MaxEntries > 0 && o.Weigher != nil:

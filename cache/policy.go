@@ -1,292 +1,414 @@
 package cache
 
-import "sync/atomic"
+import "math"
 
-// This file holds the S3-FIFO eviction policy: a small FIFO that new keys
-// enter, a main FIFO for keys that proved themselves, and a ghost FIFO of
-// the hashes of keys recently evicted from the small one. See the design
-// comment in cache.go. Everything here is guarded by Cache.mu, except
-// node.freq, which Get bumps without a lock.
+// This file holds the eviction policy: W-TinyLFU (Einziger, Friedman and
+// Manes, "TinyLFU: A Highly Efficient Cache Admission Policy", 2017) with
+// the window sized by hill climbing, as Caffeine does, but with CLOCK
+// segments instead of LRU lists, so that a hit moves nothing and Get needs
+// no lock and no read buffer.
+//
+// New entries enter the window. When the window is over its share, its
+// oldest entry moves to the probation segment of the main space and
+// becomes a candidate; while the cache is over its bound, each candidate
+// is compared with the victim, the oldest entry of probation, and the one
+// the frequency sketch says was used less often is evicted. An entry hit
+// while in probation is promoted to the protected segment when it reaches
+// probation's tail; when protected is over its share (80% of the main
+// space), its oldest entries are demoted back to probation. In the window
+// and in protected, an entry hit since the policy last looked at it gets
+// another lap instead of leaving (second chance). Hits are counted on the
+// node by Get (node.touch) and moved into the sketch whenever the policy
+// looks at the node.
+//
+// The window starts at 1% of the bound. Every sample of ten times the
+// bound in lookups, the climber compares the hit ratio with the previous
+// sample's and keeps moving the window's size in the direction that helped
+// (starting at 6.25% of the bound a step and decaying), or turns back:
+// recency-heavy workloads grow the window, frequency-heavy ones and loops
+// shrink it.
+//
+// Everything here is guarded by Cache.mu.
 
 const (
-	// maxFreq caps the per-node access counter: two bits' worth.
-	maxFreq = 3
-
-	// promoteFreq is the access count at which a node leaving the small
-	// queue moves to the main queue instead of being evicted: one access
-	// while it sat in the small queue.
-	promoteFreq = 1
+	// windowShare is the initial share of the bound given to the window.
+	windowShare = 0.01
+	// protectedShare is protected's share of the main space.
+	protectedShare = 0.80
+	// climbRestart is the change in hit ratio that restarts the climber's
+	// step at stepShare.
+	climbRestart = 0.05
+	// stepShare is the climber's initial step, as a share of the bound.
+	stepShare = 0.0625
+	// stepDecay shrinks the step after each sample.
+	stepDecay = 0.98
+	// floodFreq is the frequency above which a candidate that loses to
+	// the victim is still admitted once in 128 times, so that an attacker
+	// cannot keep a hot victim in place by colliding with it.
+	floodFreq = 6
+	// transferMax bounds the nodes moved between segments at one go.
+	transferMax = 1000
 )
 
-// Which queue a node is in.
-const (
-	inNone uint8 = iota
-	inSmall
-	inMain
-)
-
-// node is one cache entry. The index maps a key to its node; a Get loads
-// the node and reads it without a lock, so every field a reader touches is
-// immutable except freq, which is atomic. Set replaces the node rather
-// than changing it.
-type node[K comparable, V any] struct {
-	key   K
-	value V
-	// expires is when the entry expires, in nanoseconds since the cache's
-	// epoch (Cache.now); 0 means never.
-	expires int64
-	// hash is the key's hash, remembered for the ghost queue.
-	hash uint64
-	// weight is the entry's weight, at least 1.
-	weight uint32
-	// freq counts accesses, up to maxFreq. Get increments it without a
-	// lock; the policy decrements or clears it under Cache.mu. A racing
-	// increment may be lost; the count is a hint.
-	freq atomic.Uint32
-
-	// The fields below are guarded by Cache.mu.
-
-	// queue is inSmall or inMain while the node is in the policy.
-	queue uint8
-	// heapIdx is the node's index in the expiry heap, or -1.
-	heapIdx int32
-	// prev is the next newer node in the node's queue, next the next older.
-	prev, next *node[K, V]
-}
-
-// expired reports whether n has expired at time now.
-func (n *node[K, V]) expired(now int64) bool {
-	return n.expires != 0 && now >= n.expires
-}
-
-// touch records an access: one atomic load, plus one compare-and-swap
-// while the counter is below its cap. A hot key's counter sits at the cap,
-// so hits on it write nothing and its cache line stays shared.
-func (n *node[K, V]) touch() {
-	if f := n.freq.Load(); f < maxFreq {
-		n.freq.CompareAndSwap(f, f+1)
-	}
-}
-
-// fifo is an intrusive doubly linked queue: nodes enter at the head (newest)
-// and leave from the tail (oldest), or from anywhere when deleted.
-type fifo[K comparable, V any] struct {
-	head, tail *node[K, V]
-	// weight is the sum of the nodes' weights; len their number.
-	weight uint64
-	len    int
-}
-
-// pushHead adds n as the newest node.
-func (q *fifo[K, V]) pushHead(n *node[K, V]) {
-	n.prev, n.next = nil, q.head
-	if q.head != nil {
-		q.head.prev = n
-	} else {
-		q.tail = n
-	}
-	q.head = n
-	q.weight += uint64(n.weight)
-	q.len++
-}
-
-// remove unlinks n, which must be in q.
-func (q *fifo[K, V]) remove(n *node[K, V]) {
-	if n.prev != nil {
-		n.prev.next = n.next
-	} else {
-		q.head = n.next
-	}
-	if n.next != nil {
-		n.next.prev = n.prev
-	} else {
-		q.tail = n.prev
-	}
-	n.prev, n.next = nil, nil
-	q.weight -= uint64(n.weight)
-	q.len--
-}
-
-// replace puts n where old is in q.
-func (q *fifo[K, V]) replace(old, n *node[K, V]) {
-	n.prev, n.next = old.prev, old.next
-	if n.prev != nil {
-		n.prev.next = n
-	} else {
-		q.head = n
-	}
-	if n.next != nil {
-		n.next.prev = n
-	} else {
-		q.tail = n
-	}
-	old.prev, old.next = nil, nil
-	q.weight += uint64(n.weight) - uint64(old.weight)
-}
-
-// ghostEntry is one evicted key in the ghost queue.
-type ghostEntry struct {
-	hash   uint64
-	seq    uint64
-	weight uint64
-}
-
-// ghost remembers the hashes of keys recently evicted from the small queue,
-// up to a total weight of limit. A key that comes back while its hash is
-// remembered goes straight to the main queue. Hash collisions only cost a
-// misplaced admission, never a wrong value.
-type ghost struct {
-	// ring holds the entries oldest first from ring[start].
-	ring  []ghostEntry
-	start int
-	// live maps a hash to the seq of its newest entry in ring; an entry
-	// whose seq differs was superseded or already taken.
-	live   map[uint64]uint64
-	seq    uint64
-	weight uint64
-	limit  uint64
-}
-
-// add remembers hash, dropping the oldest hashes beyond the limit.
-func (g *ghost) add(hash uint64, weight uint64) {
-	if g.limit == 0 {
-		return
-	}
-	if g.live == nil {
-		g.live = make(map[uint64]uint64)
-	}
-	g.seq++
-	g.ring = append(g.ring, ghostEntry{hash: hash, seq: g.seq, weight: weight})
-	g.live[hash] = g.seq
-	g.weight += weight
-	for g.weight > g.limit {
-		e := g.ring[g.start]
-		g.ring[g.start] = ghostEntry{}
-		g.start++
-		g.weight -= e.weight
-		if g.live[e.hash] == e.seq {
-			delete(g.live, e.hash)
-		}
-	}
-	// Compact once the dead prefix is the larger half, so that ring's
-	// length stays within twice the live entries: amortized O(1).
-	if g.start > 64 && g.start*2 > len(g.ring) {
-		n := copy(g.ring, g.ring[g.start:])
-		clear(g.ring[n:])
-		g.ring = g.ring[:n]
-		g.start = 0
-	}
-}
-
-// take reports whether hash is remembered, and forgets it.
-func (g *ghost) take(hash uint64) bool {
-	if _, ok := g.live[hash]; !ok {
-		return false
-	}
-	delete(g.live, hash)
-	return true
-}
-
-// policy is the S3-FIFO state.
+// policy is the W-TinyLFU state.
 type policy[K comparable, V any] struct {
-	small, main fifo[K, V]
-	ghost       ghost
-	// smallLimit is the weight above which eviction takes from the small
-	// queue rather than the main one.
-	smallLimit uint64
+	window, probation, protected ring[K, V]
+	// max is the cache's bound; windowMax and protectedMax the weights
+	// the window and protected may hold.
+	max, windowMax, protectedMax uint64
+	sketch                       sketch
+	// weighted says the bound is a weight, not a count: the sketch is then
+	// sized by the number of entries, as it grows.
+	weighted bool
+	// hash hashes a key for the sketch.
+	hash func(K) uint64
+
+	// The climber's state.
+	step, prevRatio float64
+	adjustment      int64
+	// baseHits and baseMisses are the lookup counts when the sample began.
+	baseHits, baseMisses uint64
+
+	// rng drives the random admission of floodFreq.
+	rng uint64
 }
 
-// newPolicy returns a policy for a cache bounded by max: the small queue
-// gets a tenth of it, and the ghost remembers as much weight as the main
-// queue holds.
-func newPolicy[K comparable, V any](max uint64) policy[K, V] {
-	small := max / 10
-	return policy[K, V]{
-		smallLimit: small,
-		ghost:      ghost{limit: max - small},
+// newPolicy returns the policy of a cache bounded by max.
+func newPolicy[K comparable, V any](max uint64, weighted bool, hash func(K) uint64, seed uint64) policy[K, V] {
+	window := max - uint64(float64(max)*(1-windowShare))
+	p := policy[K, V]{
+		max:          max,
+		windowMax:    window,
+		protectedMax: uint64(protectedShare * float64(max-window)),
+		weighted:     weighted,
+		hash:         hash,
+		step:         -stepShare * float64(max),
+		rng:          seed | 1,
 	}
+	return p
 }
 
-// queue returns the queue n is in.
-func (p *policy[K, V]) queue(n *node[K, V]) *fifo[K, V] {
-	if n.queue == inMain {
-		return &p.main
+// ring returns the ring of segment seg.
+func (p *policy[K, V]) ring(seg uint8) *ring[K, V] {
+	switch seg {
+	case segWindow:
+		return &p.window
+	case segProbation:
+		return &p.probation
 	}
-	return &p.small
+	return &p.protected
 }
 
-// insert adds a new node: to the main queue if its key was recently
-// evicted from the small queue, else to the small queue.
-func (p *policy[K, V]) insert(n *node[K, V]) {
-	if p.ghost.take(n.hash) {
-		n.queue = inMain
-		p.main.pushHead(n)
-		return
+// entries returns the number of nodes in the policy.
+func (p *policy[K, V]) entries() int {
+	return p.window.len() + p.probation.len() + p.protected.len()
+}
+
+// weight returns the total weight of the nodes in the policy.
+func (p *policy[K, V]) weight() uint64 {
+	return p.window.weight + p.probation.weight + p.protected.weight
+}
+
+// add takes in a new node: it enters the window, and its key's use is
+// counted.
+func (p *policy[K, V]) add(n *node[K, V]) {
+	p.window.push(n, segWindow)
+	if w := p.weight(); w >= p.max/2 {
+		// Sized once the cache is half full, so that small caches in a
+		// large bound do not pay for a large sketch.
+		if p.weighted {
+			p.sketch.ensure(p.entries())
+		} else {
+			p.sketch.ensure(int(min(p.max, math.MaxInt32)))
+		}
 	}
-	n.queue = inSmall
-	p.small.pushHead(n)
+	p.sketch.add(p.hash(n.key), 1)
 }
 
-// reinsert adds n at the head of the queue q (inSmall or inMain).
-func (p *policy[K, V]) reinsert(n *node[K, V], q uint8) {
-	n.queue = q
-	p.queue(n).pushHead(n)
-}
-
-// remove takes n out of the policy.
-func (p *policy[K, V]) remove(n *node[K, V]) {
-	p.queue(n).remove(n)
-	n.queue = inNone
-}
-
-// replace puts n in old's place, in old's queue.
+// replace puts n in old's place: same segment, same position. A write
+// counts as a use, and old's hits pass to n.
 func (p *policy[K, V]) replace(old, n *node[K, V]) {
-	n.queue = old.queue
-	p.queue(old).replace(old, n)
-	old.queue = inNone
+	p.ring(old.seg()).replace(old, n)
+	n.addHits(old.takeHits() + 1)
 }
 
-// evict removes and returns the node S3-FIFO evicts next, or nil if the
-// policy is empty.
-//
-// The small queue gives up its oldest node while it holds more than its
-// share (or the main queue is empty): the node moves to the main queue if
-// it was read while in the small queue, and is evicted otherwise, leaving
-// its hash in the ghost queue. Otherwise the main queue's oldest node is
-// evicted if its counter is 0, or goes back to the head with its counter
-// decremented.
-//
-// Readers keep incrementing counters while this runs; so that they cannot
-// keep it rotating forever, after a full lap's worth of reprieves it evicts
-// the main queue's tail regardless.
-func (p *policy[K, V]) evict() *node[K, V] {
-	reprieves := maxFreq*(p.small.len+p.main.len) + 1
-	for {
-		if p.small.len > 0 && (p.small.weight > p.smallLimit || p.main.len == 0) {
-			t := p.small.tail
-			p.small.remove(t)
-			if t.freq.Load() >= promoteFreq {
-				t.freq.Store(0)
-				t.queue = inMain
-				p.main.pushHead(t)
-				continue
-			}
-			t.queue = inNone
-			p.ghost.add(t.hash, uint64(t.weight))
-			return t
-		}
-		t := p.main.tail
+// remove takes n out of the policy, if it is in it.
+func (p *policy[K, V]) remove(n *node[K, V]) {
+	if n.seg() != segNone {
+		p.ring(n.seg()).remove(n)
+	}
+}
+
+// look moves n's hits into the sketch and returns them.
+func (p *policy[K, V]) look(n *node[K, V]) uint32 {
+	h := n.takeHits()
+	if h > 0 {
+		p.sketch.add(p.hash(n.key), h)
+	}
+	return h
+}
+
+// evict evicts nodes, by calling drop (which must remove them from the
+// policy), until over returns false or only keep is left. keep, the node
+// just written, is never evicted, so that a Set is there for the next Get.
+func (p *policy[K, V]) evict(keep *node[K, V], over func() bool, drop func(*node[K, V])) {
+	candStart := p.probation.head
+	p.evictFromWindow(keep)
+	if over() {
+		p.evictFromMain(keep, candStart, over, drop)
+	}
+}
+
+// evictFromWindow moves the window's oldest nodes to probation while the
+// window is over its share; those hit since the last look go round again.
+// keep stays: if it comes to the tail it goes round, and the nodes behind
+// it leave without another lap, as they would from an LRU list.
+func (p *policy[K, V]) evictFromWindow(keep *node[K, V]) {
+	laps := p.window.len()
+	for p.window.weight > p.windowMax {
+		t := p.window.pop()
 		if t == nil {
-			return nil
+			return
 		}
-		p.main.remove(t)
-		if f := t.freq.Load(); f > 0 && reprieves > 0 {
-			reprieves--
-			t.freq.Store(f - 1)
-			p.main.pushHead(t)
+		if t == keep {
+			p.window.push(t, segWindow)
+			if p.window.len() == 1 {
+				return
+			}
+			laps = 0
 			continue
 		}
-		t.queue = inNone
+		if p.look(t) > 0 && laps > 0 {
+			laps--
+			p.window.push(t, segWindow)
+			continue
+		}
+		p.probation.push(t, segProbation)
+	}
+}
+
+// candidate reports whether probation position pos is a candidate: a node
+// that came from the window in this eviction, at or after candStart.
+func (p *policy[K, V]) candidate(pos, candStart uint32) bool {
+	return pos-candStart < p.probation.head-candStart
+}
+
+// victim returns the node to weigh candidates against: probation's oldest
+// node, after promoting to protected the old ones that were hit; if
+// probation is empty, protected's oldest, then the window's.
+func (p *policy[K, V]) victim(keep *node[K, V], candStart uint32) *node[K, V] {
+	promotions := p.probation.len()
+	for t := p.probation.tailNode(); t != nil; t = p.probation.tailNode() {
+		if p.candidate(t.pos, candStart) {
+			return t
+		}
+		hit := p.look(t) > 0 || t == keep
+		if !hit || promotions == 0 {
+			return t
+		}
+		promotions--
+		p.probation.pop()
+		if uint64(t.weight()) > p.protectedMax {
+			p.probation.push(t, segProbation) // a candidate now
+			continue
+		}
+		p.protected.push(t, segProtected)
+	}
+	if t := p.protected.tailNode(); t != nil {
+		p.look(t)
 		return t
 	}
+	if t := p.window.tailNode(); t != nil {
+		p.look(t)
+		return t
+	}
+	return nil
+}
+
+// evictFromMain evicts while over returns true: each candidate (probation
+// nodes from candStart on, then the window's nodes from the oldest) against
+// the victim, the loser of each comparison evicted. keep is passed over.
+func (p *policy[K, V]) evictFromMain(keep *node[K, V], candStart uint32, over func() bool, drop func(*node[K, V])) {
+	ci := candStart
+	var wi uint32
+	fromWindow := false
+	for over() {
+		var cand *node[K, V]
+		if !fromWindow {
+			if int32(ci-p.probation.tail) < 0 {
+				ci = p.probation.tail
+			}
+			if p.probation.holds(ci) && p.candidate(ci, candStart) {
+				cand = p.probation.at(ci)
+			} else {
+				fromWindow, wi = true, p.window.tail
+			}
+		}
+		if fromWindow {
+			if int32(wi-p.window.tail) < 0 {
+				wi = p.window.tail
+			}
+			if p.window.holds(wi) {
+				cand = p.window.at(wi)
+			}
+		}
+		vict := p.victim(keep, candStart)
+		if cand == keep && cand != nil {
+			if fromWindow {
+				wi++
+			} else {
+				ci++
+			}
+			continue
+		}
+		if vict == keep {
+			vict = nil
+		}
+		switch {
+		case cand == nil && vict == nil:
+			return
+		case cand == nil:
+			drop(vict)
+		case vict == nil || vict == cand || uint64(cand.weight()) > p.max:
+			drop(cand)
+		case p.admit(cand, vict):
+			drop(vict)
+			if fromWindow {
+				wi++
+			} else {
+				ci++
+			}
+		default:
+			drop(cand)
+		}
+	}
+}
+
+// admit reports whether candidate should stay and victim go.
+func (p *policy[K, V]) admit(cand, vict *node[K, V]) bool {
+	hc, hv := p.hash(cand.key), p.hash(vict.key)
+	p.sketch.add(hc, cand.takeHits())
+	p.sketch.add(hv, vict.takeHits())
+	fc, fv := p.sketch.estimate(hc), p.sketch.estimate(hv)
+	if fc > fv {
+		return true
+	}
+	if fc >= floodFreq {
+		p.rng ^= p.rng << 13
+		p.rng ^= p.rng >> 7
+		p.rng ^= p.rng << 17
+		return p.rng&127 == 0
+	}
+	return false
+}
+
+// climb lets the climber adjust the window, given the cache's lookup
+// counts so far, and demotes from protected what no longer fits.
+func (p *policy[K, V]) climb(hits, misses uint64) {
+	p.adjust(hits, misses)
+	p.demote()
+	switch {
+	case p.adjustment > 0:
+		p.growWindow()
+	case p.adjustment < 0:
+		p.shrinkWindow()
+	}
+}
+
+// adjust ends the climber's sample if it is complete and sets the
+// adjustment to make.
+func (p *policy[K, V]) adjust(hits, misses uint64) {
+	if !p.sketch.ready() {
+		p.prevRatio, p.baseHits, p.baseMisses = 0, hits, misses
+		return
+	}
+	h, m := hits-p.baseHits, misses-p.baseMisses
+	if h+m < uint64(p.sketch.sampleSize) {
+		return
+	}
+	ratio := float64(h) / float64(h+m)
+	change := ratio - p.prevRatio
+	amount := p.step
+	if change < 0 {
+		amount = -p.step
+	}
+	if math.Abs(change) >= climbRestart {
+		p.step = math.Copysign(stepShare*float64(p.max), amount)
+	} else {
+		p.step = stepDecay * amount
+	}
+	p.prevRatio = ratio
+	p.adjustment = int64(amount)
+	p.baseHits, p.baseMisses = hits, misses
+}
+
+// demote moves protected's oldest nodes to probation while protected is
+// over its share; those hit since the last look go round again.
+func (p *policy[K, V]) demote() {
+	laps := p.protected.len()
+	for i := 0; p.protected.weight > p.protectedMax && i < transferMax; i++ {
+		t := p.protected.pop()
+		if t == nil {
+			return
+		}
+		if p.look(t) > 0 && laps > 0 {
+			laps--
+			p.protected.push(t, segProtected)
+			continue
+		}
+		p.probation.push(t, segProbation)
+	}
+}
+
+// growWindow moves up to the adjustment's weight from the main space to the
+// window: the limits first, then the oldest nodes of probation (or of
+// protected).
+func (p *policy[K, V]) growWindow() {
+	if p.protectedMax == 0 {
+		return
+	}
+	quota := min(uint64(p.adjustment), p.protectedMax)
+	p.protectedMax -= quota
+	p.windowMax += quota
+	p.demote()
+	for range transferMax {
+		from := &p.probation
+		t := from.tailNode()
+		if t == nil || quota < uint64(t.weight()) {
+			from = &p.protected
+			t = from.tailNode()
+		}
+		if t == nil || quota < uint64(t.weight()) {
+			break
+		}
+		quota -= uint64(t.weight())
+		from.pop()
+		p.window.push(t, segWindow)
+	}
+	p.protectedMax += quota
+	p.windowMax -= quota
+	p.adjustment = int64(quota)
+}
+
+// shrinkWindow moves up to the adjustment's weight from the window to the
+// main space: the limits first, then the window's oldest nodes.
+func (p *policy[K, V]) shrinkWindow() {
+	if p.windowMax <= 1 {
+		return
+	}
+	quota := min(uint64(-p.adjustment), p.windowMax-1)
+	p.protectedMax += quota
+	p.windowMax -= quota
+	for range transferMax {
+		t := p.window.tailNode()
+		if t == nil || quota < uint64(t.weight()) {
+			break
+		}
+		quota -= uint64(t.weight())
+		p.window.pop()
+		p.probation.push(t, segProbation)
+	}
+	p.protectedMax -= quota
+	p.windowMax += quota
+	p.adjustment = -int64(quota)
 }

@@ -14,8 +14,9 @@ type Stats struct {
 	// Evictions counts values the bound pushed out (or that were too heavy
 	// to store); Expirations counts entries removed after their time to live.
 	Evictions, Expirations uint64
-	// Loads counts loader calls that returned, LoadErrors those of them that
-	// returned an error or panicked.
+	// Loads counts loader calls that returned (a bulk load counts once
+	// per key it was given), refreshes included; LoadErrors those of them
+	// that returned an error or panicked.
 	Loads, LoadErrors uint64
 }
 
@@ -36,10 +37,7 @@ func (c *Cache[K, V]) Stats() Stats {
 		Loads:       c.stats.loads.Load(),
 		LoadErrors:  c.stats.loadErrors.Load(),
 	}
-	for i := range c.stats.cells {
-		st.Hits += c.stats.cells[i].hits.Load()
-		st.Misses += c.stats.cells[i].misses.Load()
-	}
+	st.Hits, st.Misses = c.stats.lookups()
 	return st
 }
 
@@ -72,3 +70,12 @@ func newStats() stats {
 
 func (s *stats) hit()  { s.cells[rand.Uint32()&s.mask].hits.Add(1) }
 func (s *stats) miss() { s.cells[rand.Uint32()&s.mask].misses.Add(1) }
+
+// lookups returns the hit and miss counts.
+func (s *stats) lookups() (hits, misses uint64) {
+	for i := range s.cells {
+		hits += s.cells[i].hits.Load()
+		misses += s.cells[i].misses.Load()
+	}
+	return hits, misses
+}

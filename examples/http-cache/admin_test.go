@@ -286,13 +286,18 @@ func TestParseFlags(t *testing.T) {
 	if o.listen != "127.0.0.1:8080" || o.proxy.Origin != nil || o.proxy.MaxBytes != 256<<20 || o.proxy.MaxObject != 8<<20 || o.proxy.DefaultTTL != 0 || o.proxy.PurgeToken != "" {
 		t.Fatalf("defaults: %+v", o)
 	}
+	if o.proxy.TargetedField != "CDN-Cache-Control" || o.proxy.Cookies != cookieStrip || o.proxy.HeuristicMax != 24*time.Hour || o.proxy.StaleIfError != time.Minute {
+		t.Fatalf("RFC defaults: %+v", o.proxy)
+	}
 	o, err = parseFlags([]string{"-origin", "http://127.0.0.1:9000/app", "-listen", ":8081", "-max-bytes", "1GiB",
-		"-max-object", "16MiB", "-default-ttl", "30s", "-purge-token-file", tokenFile, "-log-format", "json"}, &strings.Builder{})
+		"-max-object", "16MiB", "-default-ttl", "30s", "-purge-token-file", tokenFile, "-log-format", "json",
+		"-targeted-cc", "Akamai-Cache-Control", "-set-cookie", "bypass", "-heuristic-max", "0", "-stale-if-error", "5m"}, &strings.Builder{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.proxy.Origin.String() != "http://127.0.0.1:9000/app" || o.proxy.MaxBytes != 1<<30 || o.proxy.MaxObject != 16<<20 ||
-		o.proxy.DefaultTTL != 30*time.Second || o.proxy.PurgeToken != "tok-123" || !o.logJSON {
+		o.proxy.DefaultTTL != 30*time.Second || o.proxy.PurgeToken != "tok-123" || !o.logJSON ||
+		o.proxy.TargetedField != "Akamai-Cache-Control" || o.proxy.Cookies != cookieBypass || o.proxy.HeuristicMax != 0 || o.proxy.StaleIfError != 5*time.Minute {
 		t.Fatalf("parsed: %+v", o)
 	}
 
@@ -310,6 +315,9 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-listen", "8080"}, `-listen "8080": want host:port`},
 		{[]string{"-default-ttl", "-1s"}, "-default-ttl must be 0 or more"},
 		{[]string{"-dial-timeout", "0s"}, "-dial-timeout must be positive"},
+		{[]string{"-stale-if-error", "-1s"}, "-stale-if-error must be 0 or more"},
+		{[]string{"-set-cookie", "keep"}, `-set-cookie "keep": want strip, store or bypass`},
+		{[]string{"-targeted-cc", "CDN Cache"}, `-targeted-cc "CDN Cache": not a header field name`},
 		{[]string{"-purge-token-file", dir + "/missing"}, "-purge-token-file: reading the token"},
 		{[]string{"-purge-token-file", emptyFile}, "is empty"},
 		{[]string{"-log-level", "loud"}, `-log-level "loud"`},

@@ -1,8 +1,11 @@
 // Command http-cache is a caching reverse proxy for one slow origin. It
-// caches GET and HEAD responses in memory under a byte bound, following the
-// parts of RFC 9111 a shared cache needs: freshness from Cache-Control and
-// Expires, no-store, private, no-cache, Authorization, Vary, revalidation
-// with ETag and Last-Modified, and stale-while-revalidate. Concurrent
+// caches GET and HEAD responses in memory under a byte bound, following
+// RFC 9111 as a shared cache: freshness from Cache-Control,
+// CDN-Cache-Control (RFC 9213), strict Expires and heuristics, no-store,
+// private, no-cache, must-understand, Authorization, Vary, revalidation
+// with ETag and Last-Modified (HEAD with HEAD), stale-while-revalidate and
+// stale-if-error, Range requests from stored responses, interim 1xx
+// responses relayed, and invalidation after unsafe methods. Concurrent
 // misses for one key make one origin request. It serves Prometheus metrics
 // at /metrics, a status page at /_cache/, and purges with a bearer token.
 //
@@ -87,11 +90,15 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 		tokenFile = fs.String("purge-token-file", "", "`file` holding the bearer token for PURGE and DELETE /_cache/...; empty disables purging")
 		logLevel  = fs.String("log-level", "info", "log level: debug (one line per request), info, warn or error")
 		logFormat = fs.String("log-format", "text", "log format: text or json")
+		cookies   = fs.String("set-cookie", "strip", "responses with Set-Cookie and explicit freshness: strip (store without the cookie, which goes only to the client that fetched it), store (store and replay it) or bypass (never store)")
 	)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "`address` to serve on")
 	fs.BoolVar(&o.originOnly, "origin-only", false, "run only the demo origin, on -listen (for load tests)")
 	fs.DurationVar(&o.demoDelay, "demo-delay", 200*time.Millisecond, "how long the demo origin takes to answer")
 	fs.DurationVar(&o.proxy.DefaultTTL, "default-ttl", 0, "freshness for responses cacheable by default that give none (no max-age, s-maxage or Expires); 0 stores them only with a validator, revalidated on every use")
+	fs.DurationVar(&o.proxy.HeuristicMax, "heuristic-max", 24*time.Hour, "cap on heuristic freshness (a tenth of the time since Last-Modified) for responses without an explicit lifetime; 0 disables it")
+	fs.DurationVar(&o.proxy.StaleIfError, "stale-if-error", time.Minute, "how long past its freshness a stored response may answer when the origin fails (unreachable, timeout, 500, 502, 503, 504), unless the response says otherwise; 0 only with the response's stale-if-error")
+	fs.StringVar(&o.proxy.TargetedField, "targeted-cc", "CDN-Cache-Control", "targeted cache-control `field` (RFC 9213) obeyed over Cache-Control; empty for none")
 	fs.DurationVar(&o.proxy.KeepStale, "keep-stale", 10*time.Minute, "how long a stale response with an ETag or Last-Modified is kept for revalidation")
 	fs.DurationVar(&o.proxy.DialTimeout, "dial-timeout", 5*time.Second, "timeout for connecting to the origin")
 	fs.DurationVar(&o.proxy.HeaderTimeout, "header-timeout", 30*time.Second, "timeout for the origin's response headers")
@@ -135,6 +142,8 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	}{
 		{"default-ttl", o.proxy.DefaultTTL, false},
 		{"keep-stale", o.proxy.KeepStale, false},
+		{"heuristic-max", o.proxy.HeuristicMax, false},
+		{"stale-if-error", o.proxy.StaleIfError, false},
 		{"demo-delay", o.demoDelay, false},
 		{"dial-timeout", o.proxy.DialTimeout, true},
 		{"header-timeout", o.proxy.HeaderTimeout, true},
@@ -144,6 +153,14 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 		if d.v < 0 || (d.positive && d.v == 0) {
 			return o, fmt.Errorf("-%s must be %s, got %v", d.name, map[bool]string{true: "positive", false: "0 or more"}[d.positive], d.v)
 		}
+	}
+	mode, ok := cookieModes[*cookies]
+	if !ok {
+		return o, fmt.Errorf("-set-cookie %q: want strip, store or bypass", *cookies)
+	}
+	o.proxy.Cookies = mode
+	if o.proxy.TargetedField != "" && !validFieldName(o.proxy.TargetedField) {
+		return o, fmt.Errorf("-targeted-cc %q: not a header field name", o.proxy.TargetedField)
 	}
 	if *origin != "" {
 		if o.originOnly {
@@ -360,7 +377,7 @@ http-cache is serving %[1]s in front of the demo origin at %[2]s
   curl -si %[1]s/nostore                     # no-store: always MISS
   curl -si %[1]s/private                     # private: never stored
   curl -si %[1]s/etag                        # no-cache + ETag: REVALIDATED (304 from origin)
-  curl -si %[1]s/lastmod                     # Last-Modified only: revalidated with If-Modified-Since
+  curl -si %[1]s/lastmod                     # Last-Modified only: fresh for 10%% of its age, then If-Modified-Since
   curl -si -H 'Accept-Language: fr' %[1]s/vary   # one stored copy per language
   curl -si %[1]s/swr                         # max-age=5, stale-while-revalidate=30: STALE after 5s
   curl -si %[1]s/big -o /dev/null            # 16MiB, over -max-object: streamed, never stored

@@ -91,6 +91,7 @@ type metrics struct {
 	originErrors   atomic.Uint64
 	tooLarge       atomic.Uint64
 	refreshes      atomic.Uint64
+	staleOnError   atomic.Uint64
 	purges         atomic.Uint64
 	originLatency  *histogram
 }
@@ -159,6 +160,8 @@ func (m *metrics) write(w io.Writer, s *store) error {
 	fmt.Fprintf(b, "httpcache_origin_errors_total %d\n", sn.OriginErrors)
 	family("httpcache_background_refreshes_total", "counter", "Background refreshes started for stale-while-revalidate.")
 	fmt.Fprintf(b, "httpcache_background_refreshes_total %d\n", m.refreshes.Load())
+	family("httpcache_stale_on_error_total", "counter", "Stale responses served because the origin failed (stale-if-error).")
+	fmt.Fprintf(b, "httpcache_stale_on_error_total %d\n", m.staleOnError.Load())
 	family("httpcache_too_large_total", "counter", "Cacheable responses streamed through uncached because they exceed the per-object limit.")
 	fmt.Fprintf(b, "httpcache_too_large_total %d\n", m.tooLarge.Load())
 	family("httpcache_purges_total", "counter", "Successful purge requests.")

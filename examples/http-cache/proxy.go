@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strconv"
@@ -52,6 +53,20 @@ type config struct {
 	// KeepStale is how long a stale entry with a validator is kept for
 	// conditional revalidation.
 	KeepStale time.Duration
+	// HeuristicMax caps the heuristic freshness of responses with
+	// Last-Modified and no explicit lifetime (a tenth of their age); 0
+	// disables heuristic freshness.
+	HeuristicMax time.Duration
+	// StaleIfError is how long past its freshness a stored response may
+	// answer when the origin fails (connection error, timeout, 500, 502,
+	// 503, 504) and the response carries no stale-if-error of its own;
+	// 0 serves stale on error only under stale-if-error.
+	StaleIfError time.Duration
+	// TargetedField is the targeted cache-control field (RFC 9213) this
+	// cache obeys over Cache-Control; empty means none.
+	TargetedField string
+	// Cookies is how responses with Set-Cookie are stored.
+	Cookies cookieMode
 	// PurgeToken is the bearer token purge requests must carry; empty
 	// disables purging.
 	PurgeToken string
@@ -75,10 +90,13 @@ type proxy struct {
 	originBase string
 	transport  http.RoundTripper
 	store      *store
-	metrics    *metrics
-	log        *slog.Logger
-	now        func() time.Time
-	status     *template.Template
+	// policy is the caching rules from cfg; set by newProxy, read-only
+	// afterwards.
+	policy  policy
+	metrics *metrics
+	log     *slog.Logger
+	now     func() time.Time
+	status  *template.Template
 
 	// flights maps cache keys to their fetch in progress.
 	flights *shardmap.Map[string, *flight]
@@ -120,8 +138,10 @@ func newProxy(cfg config) (*proxy, error) {
 		return nil, fmt.Errorf("max object must be positive and at most max bytes (%d)", cfg.MaxBytes)
 	case cfg.MaxObject > maxObjectLimit:
 		return nil, fmt.Errorf("max object must be at most %s", formatSize(maxObjectLimit))
-	case cfg.DefaultTTL < 0 || cfg.KeepStale < 0:
-		return nil, errors.New("default TTL and keep-stale must not be negative")
+	case cfg.DefaultTTL < 0 || cfg.KeepStale < 0 || cfg.HeuristicMax < 0 || cfg.StaleIfError < 0:
+		return nil, errors.New("default TTL, keep-stale, heuristic max and stale-if-error must not be negative")
+	case cfg.TargetedField != "" && !validFieldName(cfg.TargetedField):
+		return nil, fmt.Errorf("targeted field %q is not a valid header field name", cfg.TargetedField)
 	case cfg.DialTimeout <= 0 || cfg.HeaderTimeout <= 0 || cfg.OriginTimeout <= 0:
 		return nil, errors.New("origin timeouts must be positive")
 	}
@@ -135,11 +155,20 @@ func newProxy(cfg config) (*proxy, error) {
 		transport:  cfg.Transport,
 		store:      st,
 		metrics:    newMetrics(),
+		policy: policy{
+			defaultTTL:   cfg.DefaultTTL,
+			heuristicMax: cfg.HeuristicMax,
+			staleIfError: cfg.StaleIfError,
+			cookies:      cfg.Cookies,
+		},
 		log:        cfg.Log,
 		now:        cfg.Now,
 		status:     statusTemplate,
 		flights:    shardmap.New[string, *flight](),
 		refreshing: shardmap.New[string, struct{}](),
+	}
+	if cfg.TargetedField != "" {
+		p.policy.targeted = http.CanonicalHeaderKey(cfg.TargetedField)
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -244,8 +273,12 @@ func (p *proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request target", http.StatusBadRequest)
 		return
 	}
-	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || hasHeader(r.Header, "Range") {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		p.bypass(w, r, target)
+		return
+	}
+	if hasHeader(r.Header, "Range") {
+		p.serveRangeRequest(w, r, target)
 		return
 	}
 	hasAuth := hasHeader(r.Header, "Authorization")
@@ -263,6 +296,10 @@ func (p *proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		if r.Method == http.MethodHead && e != nil && (!hasAuth || e.dec.authOK) && attempt == 0 {
+			p.headRevalidate(w, r, target, key, e)
+			return
+		}
 		if hasAuth || attempt == 2 {
 			// A request with Authorization is never coalesced: the
 			// response may be for this user only.
@@ -278,9 +315,6 @@ func (p *proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
 				p.land(key, fl)
 				p.serveEntry(w, r, cur, resultHit, p.now())
 				return
-			}
-			if e != nil && !e.hasValidator() {
-				e = nil
 			}
 			p.fill(w, r, target, key, e, fl)
 			return
@@ -308,6 +342,19 @@ func (p *proxy) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// serveRangeRequest answers a request with Range: from a fresh stored
+// complete response if there is one, else from the origin, uncached.
+func (p *proxy) serveRangeRequest(w http.ResponseWriter, r *http.Request, target string) {
+	now := p.now()
+	e, _ := p.store.lookup(target, r.Header)
+	if r.Method == http.MethodGet && e != nil && e.status == http.StatusOK && e.fresh(now) &&
+		(!hasHeader(r.Header, "Authorization") || e.dec.authOK) {
+		p.serveRange(w, r, e, resultHit, now)
+		return
+	}
+	p.bypass(w, r, target)
+}
+
 // join returns key's flight, creating it if there is none; leader reports
 // whether it was created.
 func (p *proxy) join(key string) (fl *flight, leader bool) {
@@ -329,10 +376,12 @@ func (p *proxy) land(key string, fl *flight) {
 }
 
 // fill fetches target from the origin and answers r, storing the response
-// if the rules allow. stale, if not nil, is the stored entry to
-// revalidate. fl, if not nil, is the flight r leads: the fetch then
-// outlives r's client, and its outcome is handed to the waiters before r
-// is answered.
+// if the rules allow. The origin's interim responses are relayed to r's
+// client. stale, if not nil, is the stored stale entry: it is revalidated
+// if it has validators, and answers instead of an origin failure when its
+// stale-on-error window allows. fl, if not nil, is the flight r leads: the
+// fetch then outlives r's client, and its outcome is handed to the waiters
+// before r is answered.
 func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string, stale *entry, fl *flight) {
 	landed := fl == nil
 	finish := func(e *entry, res result, err error) {
@@ -355,6 +404,21 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	ctx, cancel := context.WithTimeout(parent, p.cfg.OriginTimeout)
 	defer cancel()
 	hasAuth := hasHeader(r.Header, "Authorization")
+	relay := newInterimRelay(w, r)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: relay.got1xx})
+	// onError answers with the stale entry if the rules allow it when
+	// the origin fails, and reports whether it did.
+	onError := func(err error) bool {
+		now := p.now()
+		if stale == nil || !stale.staleOnError(now) {
+			return false
+		}
+		p.metrics.staleOnError.Add(1)
+		p.log.Warn("origin failed; serving stale", "target", target, "err", err)
+		finish(stale, resultStale, nil)
+		p.serveEntry(w, r, stale, resultStale, now)
+		return true
+	}
 	out, err := p.originRequest(ctx, http.MethodGet, target, r.Header, r.RemoteAddr, r.Host, nil)
 	if err != nil {
 		finish(nil, resultMiss, err)
@@ -369,7 +433,11 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	}
 	reqTime := p.now()
 	resp, err := p.roundTrip(out)
+	relay.stop()
 	if err != nil {
+		if onError(err) {
+			return
+		}
 		finish(nil, resultMiss, err)
 		p.originError(w, r, err)
 		return
@@ -378,12 +446,24 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	respTime := p.now()
 	stripHopByHop(resp.Header)
 
-	if resp.StatusCode == http.StatusNotModified && stale != nil {
+	if resp.StatusCode == http.StatusNotModified && stale != nil && stale.hasValidator() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		e := stale.refreshed(resp.Header, reqTime, respTime, p.cfg.DefaultTTL)
+		e := stale.refreshed(resp.Header, reqTime, respTime, p.policy)
 		p.store.put(target, e, respTime)
 		finish(e, resultRevalidated, nil)
+		omit := e.dec.omit
+		if p.policy.cookies != cookieStore {
+			omit = append(slices.Clip(omit), "Set-Cookie")
+		}
+		for _, name := range omit {
+			if v := resp.Header[name]; len(v) > 0 {
+				w.Header()[name] = v // for this client only
+			}
+		}
 		p.serveEntry(w, r, e, resultRevalidated, respTime)
+		return
+	}
+	if serverError(resp.StatusCode) && onError(fmt.Errorf("origin answered %d", resp.StatusCode)) {
 		return
 	}
 
@@ -391,7 +471,7 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	if hasAuth {
 		unshared = resultBypass
 	}
-	dec := decide(resp.StatusCode, resp.Header, hasAuth, respTime, p.cfg.DefaultTTL)
+	dec := p.policy.decide(resp.StatusCode, resp.Header, hasAuth, respTime)
 	if !dec.store {
 		if !hasAuth {
 			p.store.c.Delete(key) // what was stored is outdated
@@ -410,6 +490,9 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	body, complete, err := readBody(resp.Body, resp.ContentLength, p.cfg.MaxObject)
 	if err != nil {
 		err = fmt.Errorf("reading the origin's response body for %s: %w", target, err)
+		if onError(err) {
+			return
+		}
 		finish(nil, resultMiss, err)
 		p.originError(w, r, err)
 		return
@@ -424,10 +507,39 @@ func (p *proxy) fill(w http.ResponseWriter, r *http.Request, target, key string,
 	if names := varyNames(resp.Header); len(names) > 0 {
 		ekey = variantKey(target, names, r.Header)
 	}
+	own := takeFields(resp.Header, dec.omit)
 	e := newEntry(ekey, resp.StatusCode, resp.Header, body, reqTime, respTime, dec, r.Header)
 	p.store.put(target, e, respTime)
 	finish(e, resultMiss, nil)
+	for k, v := range own {
+		w.Header()[k] = v // for this client only
+	}
 	p.serveEntry(w, r, e, resultMiss, respTime)
+}
+
+// takeFields removes the named fields from h and returns them.
+func takeFields(h http.Header, names []string) http.Header {
+	var taken http.Header
+	for _, name := range names {
+		if v, ok := h[name]; ok {
+			if taken == nil {
+				taken = http.Header{}
+			}
+			taken[name] = v
+			delete(h, name)
+		}
+	}
+	return taken
+}
+
+// serverError reports whether an origin status lets a stale response
+// answer instead (RFC 5861 section 4).
+func serverError(code int) bool {
+	switch code {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // tooLarge records a response streamed through because it exceeds the
@@ -514,10 +626,13 @@ func (p *proxy) refresh(key, target string, e *entry, header http.Header, remote
 	respTime := p.now()
 	stripHopByHop(resp.Header)
 	if resp.StatusCode == http.StatusNotModified {
-		p.store.put(target, e.refreshed(resp.Header, reqTime, respTime, p.cfg.DefaultTTL), respTime)
+		p.store.put(target, e.refreshed(resp.Header, reqTime, respTime, p.policy), respTime)
 		return nil
 	}
-	dec := decide(resp.StatusCode, resp.Header, hasHeader(header, "Authorization"), respTime, p.cfg.DefaultTTL)
+	if serverError(resp.StatusCode) && e.staleOnError(respTime) {
+		return fmt.Errorf("origin answered %d; keeping the stale response", resp.StatusCode)
+	}
+	dec := p.policy.decide(resp.StatusCode, resp.Header, hasHeader(header, "Authorization"), respTime)
 	if !dec.store || resp.ContentLength > p.cfg.MaxObject {
 		p.store.c.Delete(key)
 		return nil
@@ -534,6 +649,7 @@ func (p *proxy) refresh(key, target string, e *entry, header http.Header, remote
 	if names := varyNames(resp.Header); len(names) > 0 {
 		ekey = variantKey(target, names, header)
 	}
+	takeFields(resp.Header, dec.omit)
 	p.store.put(target, newEntry(ekey, resp.StatusCode, resp.Header, body, reqTime, respTime, dec, header), respTime)
 	return nil
 }
@@ -554,7 +670,10 @@ func (p *proxy) bypass(w http.ResponseWriter, r *http.Request, target string) {
 		return
 	}
 	out.ContentLength = r.ContentLength
+	relay := newInterimRelay(w, r)
+	out = out.WithContext(httptrace.WithClientTrace(out.Context(), &httptrace.ClientTrace{Got1xxResponse: relay.got1xx}))
 	resp, err := p.roundTrip(out)
+	relay.stop()
 	if err != nil {
 		p.originError(w, r, err)
 		return
@@ -562,9 +681,36 @@ func (p *proxy) bypass(w http.ResponseWriter, r *http.Request, target string) {
 	defer resp.Body.Close()
 	stripHopByHop(resp.Header)
 	if !safeMethod(r.Method) && resp.StatusCode < 400 {
-		p.store.purge(target)
+		p.invalidate(r, target, resp.Header)
 	}
 	p.stream(w, r, resp, nil, resultBypass)
+}
+
+// invalidate removes what is stored for target after a successful unsafe
+// request, and for the URIs in the response's Location and
+// Content-Location when they have the request's origin (RFC 9111 section
+// 4.4). A reference is resolved against the request's URI; a different
+// host or scheme is another origin, whose responses this cache does not
+// hold anyway.
+func (p *proxy) invalidate(r *http.Request, target string, h http.Header) {
+	p.store.purge(target)
+	base := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+	for _, name := range []string{"Location", "Content-Location"} {
+		v := firstValue(h, name)
+		if v == "" {
+			continue
+		}
+		ref, err := url.Parse(v)
+		if err != nil {
+			continue
+		}
+		u := base.ResolveReference(ref)
+		if u.Scheme == "http" && strings.EqualFold(u.Host, r.Host) {
+			if t := u.RequestURI(); t != target {
+				p.store.purge(t)
+			}
+		}
+	}
 }
 
 // safeMethod reports whether m is a safe method (RFC 9110 section 9.2.1).
@@ -650,7 +796,7 @@ func (p *proxy) serveEntry(w http.ResponseWriter, r *http.Request, e *entry, res
 	for k, v := range e.header {
 		h[k] = v // shared, read-only: newEntry clips the slices
 	}
-	h["Age"] = []string{strconv.FormatInt(int64(e.age(now)/time.Second), 10)}
+	h["Age"] = ageField(e.age(now))
 	h["X-Cache"] = xCache[res]
 	if e.status == http.StatusOK && notModified(r.Header, e) {
 		w.WriteHeader(http.StatusNotModified)
@@ -689,12 +835,22 @@ func notModified(req http.Header, e *entry) bool {
 		return false
 	}
 	ims := firstValue(req, "If-Modified-Since")
-	if ims == "" || e.lastModified == "" {
+	if ims == "" {
 		return false
 	}
-	since, err1 := http.ParseTime(ims)
-	modified, err2 := http.ParseTime(e.lastModified)
-	return err1 == nil && err2 == nil && !modified.After(since)
+	since, ok := parseHTTPDate(ims, e.respTime)
+	if !ok {
+		return false
+	}
+	// The stored response's modification time is its Last-Modified, else
+	// its Date, else when it was received (RFC 9111 section 4.3.2).
+	modified, ok := singleDate(e.header, "Last-Modified", e.respTime)
+	if !ok {
+		if modified, ok = singleDate(e.header, "Date", e.respTime); !ok {
+			modified = e.respTime
+		}
+	}
+	return !modified.After(since)
 }
 
 // firstValue returns h's first value for the canonical name key.

@@ -35,8 +35,12 @@ func TestByteBoundUnderFlood(t *testing.T) {
 	runtime.ReadMemStats(&before)
 
 	// Every worker checks the bound after each response, while the others
-	// are filling and evicting.
-	var over atomic.Uint64
+	// are filling and evicting. cache.Cache holds its bound exactly when
+	// no write is in progress; while writes race it may hold up to 128
+	// entries more, those on their way to eviction. Each entry here
+	// weighs less than the body plus 1KiB.
+	const racingSlack = 128 * (bodySize + 1<<10)
+	var over, peak atomic.Uint64
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -52,18 +56,22 @@ func TestByteBoundUnderFlood(t *testing.T) {
 					t.Errorf("%s: status %d, body wrong (%d bytes)", p, r.status, len(r.body))
 					return
 				}
-				if w := e.proxy.store.c.Weight(); w > maxBytes {
+				w := e.proxy.store.c.Weight()
+				if w > maxBytes+racingSlack {
 					over.Store(w)
+				}
+				for p := peak.Load(); w > p && !peak.CompareAndSwap(p, w); p = peak.Load() {
 				}
 			}
 		})
 	}
 	wg.Wait()
 	if w := over.Load(); w != 0 {
-		t.Fatalf("cache weight reached %d, over the bound %d", w, maxBytes)
+		t.Fatalf("cache weight reached %d while writes raced, over the bound %d plus %d for racing writes", w, maxBytes, racingSlack)
 	}
+	t.Logf("peak weight while writes raced: %d (bound %d)", peak.Load(), maxBytes)
 	if w := e.proxy.store.c.Weight(); w > maxBytes {
-		t.Fatalf("cache weight %d over the bound %d", w, maxBytes)
+		t.Fatalf("cache weight %d over the bound %d with no write in progress", w, maxBytes)
 	}
 	if ev := e.proxy.store.evictions.Load(); ev < urls-maxBytes/bodySize {
 		t.Fatalf("%d evictions, want at least %d", ev, urls-maxBytes/bodySize)

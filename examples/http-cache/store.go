@@ -11,6 +11,7 @@ package main
 // which no request target contains, so a purge finds them all by prefix.
 
 import (
+	"iter"
 	"net/http"
 	"slices"
 	"strconv"
@@ -92,6 +93,24 @@ func (e *entry) age(now time.Time) time.Duration {
 	return e.initAge + max(now.Sub(e.respTime), 0)
 }
 
+// ageFields holds the Age field values for ages below len(ageFields)
+// seconds, formatted once: a hit then sets Age without allocating. The
+// slices are shared and read-only, like the stored header slices.
+var ageFields = func() (v [3600][]string) {
+	for i := range v {
+		v[i] = []string{strconv.Itoa(i)}
+	}
+	return v
+}()
+
+// ageField returns the Age field value for age, in whole seconds.
+func ageField(age time.Duration) []string {
+	if s := int64(age / time.Second); s >= 0 && s < int64(len(ageFields)) {
+		return ageFields[s]
+	}
+	return []string{strconv.FormatInt(int64(age/time.Second), 10)}
+}
+
 // fresh reports whether the entry may be served at now without asking the
 // origin.
 func (e *entry) fresh(now time.Time) bool {
@@ -105,6 +124,17 @@ func (e *entry) staleServable(now time.Time) bool {
 		return false
 	}
 	return e.age(now) < e.dec.lifetime+e.dec.swr
+}
+
+// staleOnError reports whether the entry may answer at now in place of an
+// origin failure: within its stale-if-error window (the response's own,
+// or the configured bound) and not forbidden by no-cache,
+// must-revalidate, proxy-revalidate or s-maxage (RFC 9111 section 4.2.4).
+func (e *entry) staleOnError(now time.Time) bool {
+	if e.dec.revalidate || e.dec.mustRevalidate || e.dec.sie <= 0 {
+		return false
+	}
+	return e.age(now) < e.dec.lifetime+e.dec.sie
 }
 
 // hasValidator reports whether the entry can be revalidated with a
@@ -141,26 +171,28 @@ func (e *entry) weight() uint32 {
 }
 
 // refreshed returns a copy of e updated by a 304 Not Modified response
-// (RFC 9111 section 4.3.4): the stored header fields are replaced by those
-// in the 304, and the freshness is computed anew. h must already be
-// stripped of hop-by-hop fields.
-func (e *entry) refreshed(h http.Header, reqTime, respTime time.Time, defaultTTL time.Duration) *entry {
+// (RFC 9111 sections 3.2 and 4.3.4): every header field in the 304
+// replaces the stored one of that name, except Content-Length, which
+// describes the 304 itself, and Set-Cookie unless the policy stores
+// cookies; the freshness is computed anew. h must already be stripped of
+// hop-by-hop fields.
+func (e *entry) refreshed(h http.Header, reqTime, respTime time.Time, pol policy) *entry {
 	merged := e.header.Clone()
 	for k, vs := range h {
-		switch k {
-		case "Content-Length", "Content-Type", "Content-Encoding", "Content-Range":
-			// These describe the 304 itself, or must not change the
-			// stored representation.
+		if k == "Content-Length" || (k == "Set-Cookie" && pol.cookies != cookieStore) {
 			continue
 		}
 		merged[k] = vs
 	}
 	merged.Del("Age")
 	clipHeader(merged)
-	dec := decide(e.status, merged, false, respTime, defaultTTL)
+	dec := pol.decide(e.status, merged, false, respTime)
 	if !dec.store {
 		// The origin now forbids storing; serve this once, do not keep.
 		dec = decision{revalidate: true}
+	}
+	for _, name := range dec.omit {
+		delete(merged, name)
 	}
 	dec.authOK = dec.authOK && e.dec.authOK
 	n := &entry{
@@ -183,16 +215,54 @@ func (e *entry) refreshed(h http.Header, reqTime, respTime time.Time, defaultTTL
 }
 
 // headerValue returns the values of a request header as one string, the
-// form a Vary comparison uses.
+// form a Vary comparison uses. It normalises what RFC 9110 lets differ
+// without changing meaning: the lines are joined as one list (section
+// 5.3), white space around list members is dropped (section 5.6.1), and
+// for the content-negotiation fields whose members are case-insensitive
+// tokens (Accept-Encoding, Accept-Language, Accept-Charset) case is folded.
 func headerValue(h http.Header, name string) string {
-	vs := h.Values(name)
-	switch len(vs) {
-	case 0:
-		return ""
-	case 1:
-		return strings.TrimSpace(vs[0])
+	vs := h[name]
+	if len(vs) == 0 {
+		vs = h.Values(name)
 	}
-	return strings.Join(vs, ",")
+	var b strings.Builder
+	for _, v := range vs {
+		for member := range strings.SplitSeq(v, ",") {
+			member = strings.TrimSpace(member)
+			if member == "" {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(normaliseParams(member))
+		}
+	}
+	s := b.String()
+	switch name {
+	case "Accept-Encoding", "Accept-Language", "Accept-Charset":
+		s = strings.ToLower(s)
+	}
+	return s
+}
+
+// normaliseParams drops the optional white space around the semicolons
+// and equals signs of a list member's parameters ("en ; q=0.5" is
+// "en;q=0.5").
+func normaliseParams(m string) string {
+	if !strings.ContainsAny(m, "; \t") {
+		return m
+	}
+	parts := strings.Split(m, ";")
+	for i, part := range parts {
+		k, v, ok := strings.Cut(part, "=")
+		if ok {
+			parts[i] = strings.TrimSpace(k) + "=" + strings.TrimSpace(v)
+		} else {
+			parts[i] = strings.TrimSpace(part)
+		}
+	}
+	return strings.Join(parts, ";")
 }
 
 // requestValues returns req's values for the given header names.
@@ -221,10 +291,40 @@ func variantKey(target string, names []string, req http.Header) string {
 	return b.String()
 }
 
-// store is the proxy's response cache: a cache.Cache bounded by the total
-// weight of its entries.
+// tier is the storage the store keeps its entries in, under the keys
+// described at the top of this file. It is the seam for other storage:
+// newStore uses an in-process cache.Cache bounded by bytes; a shared tier
+// (Redis, say) would implement the same methods, serialising entries, and
+// be set in store.c, or wrap the in-process tier as a second level so that
+// hits stay in memory. Implementations must be safe for concurrent use;
+// an entry passed to SetWithTTL is never modified afterwards, so a tier
+// may keep the pointer.
+type tier interface {
+	// Get returns the entry stored under key.
+	Get(key string) (*entry, bool)
+	// SetWithTTL stores e under key for at most ttl.
+	SetWithTTL(key string, e *entry, ttl time.Duration)
+	// Delete removes key, if stored.
+	Delete(key string)
+	// All iterates over the stored entries, for purges by prefix and the
+	// status page; it need not be a snapshot.
+	All() iter.Seq2[string, *entry]
+	// Len and Weight report the number of entries and their total weight
+	// (entry.weight), for metrics.
+	Len() int
+	Weight() uint64
+	// Close releases the tier's resources.
+	Close()
+}
+
+// The in-process cache is the default tier.
+var _ tier = (*cache.Cache[string, *entry])(nil)
+
+// store is the proxy's response cache: a tier (by default a cache.Cache
+// bounded by the total weight of its entries) plus the key scheme for Vary.
 type store struct {
-	c *cache.Cache[string, *entry]
+	// c holds the entries; set once by newStore.
+	c tier
 	// maxBytes is the bound, for reports.
 	maxBytes int64
 	// keepStale is how long an entry with a validator is kept after it
@@ -276,10 +376,10 @@ func (s *store) lookup(target string, req http.Header) (*entry, string) {
 // put stores e for request target, with an index entry if e varies, and
 // a time to live that lets the cache reclaim it once it is of no more use:
 // an entry is served only while fresh or within its stale-while-revalidate
-// window, and revalidated only if it has a validator. An entry already of
+// or stale-if-error window, and revalidated only if it has a validator. An entry already of
 // no use is not stored, and removes what was stored under its key.
 func (s *store) put(target string, e *entry, now time.Time) {
-	ttl := e.dec.lifetime + e.dec.swr - e.age(now)
+	ttl := e.dec.lifetime + max(e.dec.swr, e.dec.sie) - e.age(now)
 	if e.hasValidator() {
 		ttl = max(ttl, 0) + s.keepStale
 	}

@@ -1,0 +1,102 @@
+package cache
+
+import "math/bits"
+
+// sketch estimates how often each key was used recently: a count-min
+// sketch of 4-bit counters, the frequency filter of TinyLFU (Einziger,
+// Friedman and Manes, 2017). A key has four counters, all in one 64-byte
+// block of the table, so that an update or estimate touches one cache
+// line; its estimate is the smallest of the four. Once the additions reach
+// ten times the capacity, every counter is halved, so that the sketch
+// follows a changing workload. Guarded by Cache.mu.
+type sketch struct {
+	// table holds 16 counters per word, in blocks of 8 words.
+	table []uint64
+	// blockMask selects a block: len(table)/8 - 1.
+	blockMask uint64
+	// capacity is the number of entries the table was sized for.
+	capacity int
+	// additions counts increments since the last halving; sampleSize is
+	// where halving happens.
+	additions, sampleSize int
+}
+
+// ensure sizes the table for n entries (one word each, rounded up to a
+// power of two) if it is smaller. Resizing forgets every count.
+func (s *sketch) ensure(n int) {
+	if n <= s.capacity {
+		return
+	}
+	words := max(1<<bits.Len(uint(n-1)), 8)
+	s.table = make([]uint64, words)
+	s.blockMask = uint64(words/8 - 1)
+	s.capacity = n
+	s.additions = 0
+	s.sampleSize = 10 * n
+}
+
+// ready reports whether the sketch has a table.
+func (s *sketch) ready() bool { return s.table != nil }
+
+// spots returns, for hash h, the block's first word and a second hash
+// whose bytes place the four counters.
+func (s *sketch) spots(h uint64) (block uint64, g uint64) {
+	h = (h ^ h>>31) * 0x7fb5d329728ea185
+	g = (h ^ h>>27) * 0x81dadef4bc2dd44d
+	return (h >> 32 & s.blockMask) << 3, g ^ g>>33
+}
+
+// counter returns the word index and the shift of counter i (0..3) of a
+// key: counter i lives in word 2i or 2i+1 of the block, at one of its 16
+// nibbles.
+func counter(block, g uint64, i uint) (word uint64, shift uint) {
+	b := g >> (i << 3)
+	return block + uint64(i<<1) + b&1, uint((b>>1)&15) << 2
+}
+
+// add counts k uses of the key with hash h.
+func (s *sketch) add(h uint64, k uint32) {
+	if s.table == nil || k == 0 {
+		return
+	}
+	block, g := s.spots(h)
+	added := false
+	for i := range uint(4) {
+		w, sh := counter(block, g, i)
+		c := s.table[w] >> sh & 15
+		if c < 15 {
+			c = min(c+uint64(k), 15)
+			s.table[w] = s.table[w]&^(15<<sh) | c<<sh
+			added = true
+		}
+	}
+	if !added {
+		return
+	}
+	s.additions += int(k)
+	if s.additions >= s.sampleSize {
+		s.halve()
+	}
+}
+
+// halve ages the sketch: every counter loses half its count.
+func (s *sketch) halve() {
+	for i, w := range s.table {
+		s.table[i] = w >> 1 & 0x7777_7777_7777_7777
+	}
+	s.additions /= 2
+}
+
+// estimate returns the use count of the key with hash h: at most 15.
+func (s *sketch) estimate(h uint64) uint32 {
+	if s.table == nil {
+		return 0
+	}
+	block, g := s.spots(h)
+	f := uint64(15)
+	for i := range uint(4) {
+		w, sh := counter(block, g, i)
+		f = min(f, s.table[w]>>sh&15)
+	}
+	return uint32(f)
+}
