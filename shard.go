@@ -349,7 +349,8 @@ func (op ComputeOp) String() string {
 // the new value and what to do with it (UpdateOp, DeleteOp or CancelOp).
 // Compute returns the value present after the operation and whether the key
 // is present: (new value, true) after UpdateOp, (zero, false) after DeleteOp,
-// and the old value and whether it was present after CancelOp.
+// and the old value and whether it was present after CancelOp. (xsync's
+// Compute returns the deleted value after DeleteOp; this one does not.)
 //
 // fn runs exactly once, with the key's shard locked: it must not call methods
 // of the same Map (that deadlocks), and it should be quick. If fn panics, the
