@@ -257,10 +257,10 @@ func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
 // LoadOrStore returns the existing value for key if present. Otherwise it
 // stores value and returns it. loaded reports whether the key was present.
 func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
-	h := m.hashFast(key)
-	if v, ok := m.load(h, key); ok {
-		return v, true
+	if v, ok := m.Load(key); ok {
+		return v, true // the common case, through Load's fast path
 	}
+	h := m.hashFast(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -281,10 +281,10 @@ func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
 // methods of the same Map (that deadlocks), and it should be quick. If fn
 // panics, the lock is released, nothing is stored and the panic propagates.
 func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
-	h := m.hashFast(key)
-	if v, ok := m.load(h, key); ok {
+	if v, ok := m.Load(key); ok {
 		return v, true
 	}
+	h := m.hashFast(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
