@@ -208,8 +208,9 @@ func (s *shard[K, V]) copyUnit(m *Map[K, V], t, old *table[K, V], j, units uint6
 			y.head = t.ibucket(j + units)
 		}
 		for _, src := range srcs[:nsrc] {
+			// The old chain is frozen: its slots can be read in place.
 			old.ibucket(src).forEachSlot(func(top uint8, sl *islot[K, V]) {
-				if split != 0 && goesHigh(m, sl.key, top, split) {
+				if split != 0 && goesHigh(m, sl.loadKey(), top, split) {
 					s.noverflow += y.put(top, sl)
 				} else {
 					s.noverflow += x.put(top, sl)

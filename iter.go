@@ -145,7 +145,10 @@ func copyChain[K comparable, V any](t *table[K, V], bi uint64, buf []kv[K, V], w
 		v := st.load()
 		if v&(chainDirtyBit|chainDupBit) == 0 {
 			if t.inline() {
-				t.ibucket(bi).forEachSlot(func(top uint8, s *islot[K, V]) { add(top, s.key, s.value) })
+				t.ibucket(bi).forEachSlot(func(top uint8, p *islot[K, V]) {
+					s := p.load()
+					add(top, s.key, s.value)
+				})
 			} else {
 				t.bucket(bi).forEachSlot(func(top uint8, e *entry[K, V]) { add(top, e.key, e.value) })
 			}

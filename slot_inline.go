@@ -364,15 +364,15 @@ func (pos *iposition[K, V]) clear() {
 }
 
 // forEachSlot calls f for every occupied slot of the chain at head, in chain
-// order, with a copy of the slot. On a chain that writers may change, the
-// caller validates the copies with the chain's version.
-func (head *ibucket[K, V]) forEachSlot(f func(top uint8, s *islot[K, V])) {
+// order, with the slot itself: f reads it with load (atomically), or, on a
+// frozen old chain or under the mutex, as it likes. Passing the slot rather
+// than a copy keeps a copy from escaping to the heap once per slot.
+func (head *ibucket[K, V]) forEachSlot(f func(top uint8, p *islot[K, V])) {
 	for b := head; b != nil; b = b.overflow.Load() {
 		word := b.tophash.load()
 		for m := matchFull(word); m != 0; m &= m - 1 {
 			i := firstLane(m)
-			s := b.slots[i].load()
-			f(topAt(word, i), &s)
+			f(topAt(word, i), &b.slots[i])
 		}
 	}
 }
