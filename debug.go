@@ -46,7 +46,7 @@ func (s *shard[K, V]) check(m *Map[K, V], idx int) error {
 			}
 			continue
 		}
-		n, err := checkChain(m, t.bucket(bi), t, bi, idx)
+		n, err := checkChain(m, t, bi, idx)
 		if err != nil {
 			return fmt.Errorf("bucket %d: %w", bi, err)
 		}
@@ -60,12 +60,11 @@ func (s *shard[K, V]) check(m *Map[K, V], idx int) error {
 	}
 	if old != nil {
 		for oi := range old.len() {
-			ob := old.bucket(oi)
-			n, err := checkChain(m, ob, old, oi, idx)
+			n, err := checkChain(m, old, oi, idx)
 			if err != nil {
 				return fmt.Errorf("old bucket %d: %w", oi, err)
 			}
-			if !ob.state.evacuated() {
+			if !old.head(oi).evacuated() {
 				unit := oi
 				if t.len() < old.len() {
 					unit &= t.mask // shrinking: pairs oi, oi+len(t)
@@ -89,43 +88,65 @@ func sourceEvacuated[K comparable, V any](t, old *table[K, V], bi uint64) bool {
 	if t.len() > old.len() {
 		bi &= old.mask
 	}
-	return old.bucket(bi).state.evacuated()
+	return old.head(bi).evacuated()
 }
 
-// checkChain verifies one chain of table t at index bi: tophash bytes and
-// slots agree, each key sits in the right bucket and (unless shardIdx < 0)
-// the right shard, no key appears twice. It returns the number of entries.
-func checkChain[K comparable, V any](m *Map[K, V], head *bucket[K, V], t *table[K, V], bi uint64, shardIdx int) (int, error) {
+// checkChain verifies chain bi of table t: tophash bytes and slots agree,
+// each key sits in the right bucket and (unless shardIdx < 0) the right
+// shard, no key appears twice, and no wide inline update was left marked. It
+// returns the number of entries.
+func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, shardIdx int) (int, error) {
+	if t.head(bi).load()&(chainDirtyBit|chainDupBit) != 0 {
+		return 0, errors.New("chain left marked as being written")
+	}
 	seen := make(map[K]struct{})
 	n := 0
-	for b := head; b != nil; b = b.overflow.Load() {
-		word := b.tophash.Load()
+	check := func(top uint8, key K) error {
+		n++
+		if key != key {
+			return nil // NaN: random hash, nothing to check
+		}
+		h := m.hash(key)
+		if top != m.tophash(h) {
+			return fmt.Errorf("key %v: tophash %#x, want %#x", key, top, m.tophash(h))
+		}
+		if got := int(h >> m.shardShift); shardIdx >= 0 && len(m.shards) > 1 && got != shardIdx {
+			return fmt.Errorf("key %v in shard %d, hashes to shard %d", key, shardIdx, got)
+		}
+		if h&t.mask != bi {
+			return fmt.Errorf("key %v in bucket %d, hashes to %d", key, bi, h&t.mask)
+		}
+		if _, dup := seen[key]; dup {
+			return fmt.Errorf("key %v twice in one chain", key)
+		}
+		seen[key] = struct{}{}
+		return nil
+	}
+	if t.inline() {
+		for b := t.ibucket(bi); b != nil; b = b.overflow.Load() {
+			word := b.tophash.load()
+			for i := range bucketCnt {
+				if top := topAt(word, i); top != emptyTop {
+					if err := check(top, b.slots[i].load().key); err != nil {
+						return n, err
+					}
+				}
+			}
+		}
+		return n, nil
+	}
+	for b := t.bucket(bi); b != nil; b = b.overflow.Load() {
+		word := b.tophash.load()
 		for i := range bucketCnt {
 			top, e := topAt(word, i), b.slots[i].Load()
 			if (top == emptyTop) != (e == nil) {
 				return n, fmt.Errorf("slot %d: tophash %#x but entry present = %v", i, top, e != nil)
 			}
-			if e == nil {
-				continue
+			if e != nil {
+				if err := check(top, e.key); err != nil {
+					return n, err
+				}
 			}
-			n++
-			if e.key != e.key {
-				continue // NaN: random hash, nothing to check
-			}
-			h := m.hash(e.key)
-			if top != m.tophash(h) {
-				return n, fmt.Errorf("key %v: tophash %#x, want %#x", e.key, top, m.tophash(h))
-			}
-			if got := int(h >> m.shardShift); shardIdx >= 0 && len(m.shards) > 1 && got != shardIdx {
-				return n, fmt.Errorf("key %v in shard %d, hashes to shard %d", e.key, shardIdx, got)
-			}
-			if h&t.mask != bi {
-				return n, fmt.Errorf("key %v in bucket %d, hashes to %d", e.key, bi, h&t.mask)
-			}
-			if _, dup := seen[e.key]; dup {
-				return n, fmt.Errorf("key %v twice in one chain", e.key)
-			}
-			seen[e.key] = struct{}{}
 		}
 	}
 	return n, nil

@@ -4,7 +4,8 @@ import "go.uber.org/atomic"
 
 // This file holds the two state words the lock-free readers rely on: one per
 // shard (which migration is running, plus the dirty bit) and one per bucket
-// chain (evacuated, plus a version for iteration). Both are go.uber.org/atomic
+// chain (evacuated, a dirty bit for wide inline writes, and a version that
+// readers use as a sequence lock). Both are go.uber.org/atomic
 // Uintptr values; all writes to them happen under the shard's mutex, so a
 // writer uses plain Load+Store, never a CAS, except for the one reader-side
 // CAS described under "dirty bit" below.
@@ -43,16 +44,37 @@ import "go.uber.org/atomic"
 // # The bucket state word
 //
 //	bit  0    evacuated: this chain belongs to an old array and has been copied
-//	bits 1-   version: bumped by every change to the chain's set of occupied slots
+//	bit  1    dirty: a wide inline update is rewriting one of the chain's slots
+//	bit  2    dup: a wide inline update has put a key's new slot before its
+//	          old one and not yet retired the old one
+//	bits 3-   version: bumped by every insert, delete and update in the chain
 //
 // Only a chain's head bucket uses its word. Load reads the evacuated bit of
-// the old bucket a key hashes to (invariant 2 in hmap.go). Iteration uses the
-// version as a sequence lock: it reads the word, copies the chain, reads the
-// word again, and keeps the copy only if the version did not move (see
-// iter.go). A single writer operation changes at most one key's slot, so a
-// copy that overlaps one unfinished operation is still a valid snapshot; two
-// operations that reuse a slot (delete k, insert j into k's slot, insert k
-// further down) would show k twice, and that always bumps the version.
+// the old bucket a key hashes to (invariant 2 in hmap.go).
+//
+// The version is a sequence lock, read by two kinds of reader:
+//
+//   - An inline Load (slot_inline.go) reads the word, copies slots, and reads
+//     the word again; it keeps the copy only if the version did not move and
+//     the dirty bit was clear. Skip the check and a reader can return a key
+//     or value torn between two writes: TestInlineSlotsNeverTear and the
+//     negative control TestLinRejectsUnvalidatedInlineReads catch it.
+//   - Iteration (iter.go), in both layouts, copies a chain the same way, and
+//     before yielding a copied pair looks at the word again: if the version
+//     moved, the pair may have been deleted or replaced since, and it is
+//     looked up afresh. A single writer operation changes at most one key's
+//     slot, so a copy that overlaps one unfinished operation is still a
+//     valid snapshot; two operations that reuse a slot (delete k, insert j
+//     into k's slot, insert k further down) would show k twice, and that
+//     always bumps the version.
+//
+// The chain's dirty bit is set only for an update whose value spans more than
+// one word, which the writer cannot store atomically, and for which there is
+// no free slot to write the new value into first: it sets the bit, stores
+// the words, and then bumps the version and clears the bit with one store.
+// The dup bit marks the other way of doing a wide update (moveUpdate in
+// slot_inline.go) while the key briefly sits in two slots: Loads find the
+// new one first and ignore the bit; a chain copy for iteration retries.
 
 // Shard phases, stored in the low bits of the shard state word.
 const (
@@ -102,8 +124,10 @@ func (s *stateWord) shouldHelp() bool {
 
 // Bucket state word bits.
 const (
-	evacuatedBit uintptr = 1 << 0
-	versionOne   uintptr = 1 << 1
+	evacuatedBit  uintptr = 1 << 0
+	chainDirtyBit uintptr = 1 << 1
+	chainDupBit   uintptr = 1 << 2
+	versionOne    uintptr = 1 << 3
 )
 
 // bucketState is the state word at the head of a bucket chain.
@@ -113,6 +137,9 @@ type bucketState struct {
 
 // load returns the whole word, for the iteration sequence lock.
 func (s *bucketState) load() uintptr { return s.w.Load() }
+
+// store replaces the whole word. Caller holds the mutex.
+func (s *bucketState) store(w uintptr) { s.w.Store(w) }
 
 // evacuated reports whether the chain has been copied into the new array.
 // Once true it stays true.

@@ -86,7 +86,7 @@ func (s *shard[K, V]) migrating() bool { return s.state.phase() != phaseIdle }
 // current one. Caller holds the mutex and has checked that no migration runs.
 func (s *shard[K, V]) startMigration(phase uintptr, b uint8) {
 	cur := s.tbl.Load()
-	next := newTable[K, V](b, true)
+	next := newTable[K, V](b, cur.inline(), true)
 	next.old.Store(cur)
 	s.nevacuate = 0
 	s.noverflow = 0
@@ -168,7 +168,7 @@ func (s *shard[K, V]) evacuate(m *Map[K, V], t, old *table[K, V], j uint64) (cop
 		units = t.len()
 		j &= t.mask
 	}
-	if src := old.bucket(j); !src.state.evacuated() {
+	if !old.head(j).evacuated() {
 		s.copyUnit(m, t, old, j, units)
 		copied = true
 	}
@@ -183,42 +183,62 @@ func (s *shard[K, V]) evacuate(m *Map[K, V], t, old *table[K, V], j uint64) (cop
 
 // copyUnit copies evacuation unit j of old into t and marks it evacuated.
 // Caller holds the mutex and has checked that the unit is not evacuated.
+//
+//	growing     old chain j splits into new chains j and j+units by hash bit
+//	compacting  old chain j goes to new chain j
+//	shrinking   old chains j and j+units merge into new chain j
 func (s *shard[K, V]) copyUnit(m *Map[K, V], t, old *table[K, V], j, units uint64) {
 	if debugInvariants {
 		defer s.debugCheck(m)
 	}
-	src := old.bucket(j)
+	t.allocPiece(j)
+	srcs, nsrc := [2]uint64{j, j + units}, 1
+	split := uint64(0) // the hash bit that sends a key to j+units; 0: no split
 	switch {
-	case t.len() > old.len(): // growing: split by hash bit
-		t.allocPiece(j)
+	case t.len() > old.len():
 		t.allocPiece(j + units)
-		x := cursor[K, V]{head: t.bucket(j)}
-		y := cursor[K, V]{head: t.bucket(j + units)}
-		forEachSlot(src, func(top uint8, e *entry[K, V]) {
-			if goesHigh(m, e, top, units) {
-				s.noverflow += y.put(top, e)
-			} else {
-				s.noverflow += x.put(top, e)
-			}
-		})
+		split = units
+	case t.len() < old.len():
+		nsrc = 2
+	}
+	if t.inline() {
+		x := icursor[K, V]{head: t.ibucket(j)}
+		var y icursor[K, V]
+		if split != 0 {
+			y.head = t.ibucket(j + units)
+		}
+		for _, src := range srcs[:nsrc] {
+			// The old chain is frozen: its slots can be read in place.
+			old.ibucket(src).forEachSlot(func(top uint8, sl *islot[K, V]) {
+				if split != 0 && goesHigh(m, sl.loadKey(), top, split) {
+					s.noverflow += y.put(top, sl)
+				} else {
+					s.noverflow += x.put(top, sl)
+				}
+			})
+		}
 		x.finish()
 		y.finish()
-		src.state.markEvacuated()
-	case t.len() == old.len(): // compacting
-		t.allocPiece(j)
+	} else {
 		x := cursor[K, V]{head: t.bucket(j)}
-		forEachSlot(src, func(top uint8, e *entry[K, V]) { s.noverflow += x.put(top, e) })
+		var y cursor[K, V]
+		if split != 0 {
+			y.head = t.bucket(j + units)
+		}
+		for _, src := range srcs[:nsrc] {
+			old.bucket(src).forEachSlot(func(top uint8, e *entry[K, V]) {
+				if split != 0 && goesHigh(m, e.key, top, split) {
+					s.noverflow += y.put(top, e)
+				} else {
+					s.noverflow += x.put(top, e)
+				}
+			})
+		}
 		x.finish()
-		src.state.markEvacuated()
-	default: // shrinking: merge two old chains into one
-		t.allocPiece(j)
-		sib := old.bucket(j + units)
-		x := cursor[K, V]{head: t.bucket(j)}
-		forEachSlot(src, func(top uint8, e *entry[K, V]) { s.noverflow += x.put(top, e) })
-		forEachSlot(sib, func(top uint8, e *entry[K, V]) { s.noverflow += x.put(top, e) })
-		x.finish()
-		src.state.markEvacuated()
-		sib.state.markEvacuated()
+		y.finish()
+	}
+	for _, src := range srcs[:nsrc] {
+		old.head(src).markEvacuated()
 	}
 }
 
@@ -226,7 +246,7 @@ func (s *shard[K, V]) copyUnit(m *Map[K, V], t, old *table[K, V], j, units uint6
 // the migration and drops the old array. Caller holds the mutex.
 func (s *shard[K, V]) advance(t, old *table[K, V], units uint64) {
 	for stop := min(s.nevacuate+maxAdvance, units); s.nevacuate < stop; s.nevacuate++ {
-		if !old.bucket(s.nevacuate).state.evacuated() {
+		if !old.head(s.nevacuate).evacuated() {
 			return
 		}
 	}
@@ -236,61 +256,15 @@ func (s *shard[K, V]) advance(t, old *table[K, V], units uint64) {
 	}
 }
 
-// goesHigh reports whether an entry of a growing table's old chain moves to
+// goesHigh reports whether a key of a growing table's old chain moves to
 // the upper half of the new array. units is the old bucket count.
-func goesHigh[K comparable, V any](m *Map[K, V], e *entry[K, V], top uint8, units uint64) bool {
-	if e.key != e.key {
+func goesHigh[K comparable, V any](m *Map[K, V], key K, top uint8, units uint64) bool {
+	if key != key {
 		// NaN: its hash is random, so decide by a bit that was fixed when it
 		// was stored. Iteration uses the same rule.
 		return top&1 != 0
 	}
-	return m.hash(e.key)&units != 0
-}
-
-// forEachSlot calls f for every occupied slot of the chain at head, in chain
-// order. Used on frozen old chains and under the mutex.
-func forEachSlot[K comparable, V any](head *bucket[K, V], f func(top uint8, e *entry[K, V])) {
-	for b := head; b != nil; b = b.overflow.Load() {
-		word := b.tophash.Load()
-		for m := matchFull(word); m != 0; m &= m - 1 {
-			i := firstLane(m)
-			if e := b.slots[i].Load(); e != nil {
-				f(topAt(word, i), e)
-			}
-		}
-	}
-}
-
-// cursor appends entries to a new chain that starts empty. Readers do not
-// look at the chain until the source's evacuated bit is set, so the cursor
-// fills slots first and stores each bucket's tophash word once.
-type cursor[K comparable, V any] struct {
-	head *bucket[K, V] // the chain's head bucket
-	b    *bucket[K, V] // bucket being filled; nil before the first put
-	i    int           // next free slot in b
-	word uint64        // b's tophash word, stored when b is full or at finish
-}
-
-// put appends e and returns 1 if it allocated an overflow bucket, else 0.
-func (c *cursor[K, V]) put(top uint8, e *entry[K, V]) int {
-	grew := 0
-	switch {
-	case c.b == nil:
-		if debugInvariants && matchFull(c.head.tophash.Load()) != 0 {
-			panic("shardmap: evacuating into a chain that is not empty")
-		}
-		c.b = c.head
-	case c.i == bucketCnt:
-		c.b.tophash.Store(c.word)
-		next := new(bucket[K, V])
-		c.b.overflow.Store(next)
-		c.b, c.i, c.word = next, 0, 0
-		grew = 1
-	}
-	c.b.slots[c.i].Store(e)
-	c.word = withTop(c.word, c.i, top)
-	c.i++
-	return grew
+	return m.hash(key)&units != 0
 }
 
 // debugCheck panics if the shard breaks an invariant. Only called when
@@ -298,13 +272,5 @@ func (c *cursor[K, V]) put(top uint8, e *entry[K, V]) int {
 func (s *shard[K, V]) debugCheck(m *Map[K, V]) {
 	if err := s.check(m, -1); err != nil {
 		panic("shardmap: invariant broken: " + err.Error())
-	}
-}
-
-// finish stores the last tophash word and bumps the chain's version.
-func (c *cursor[K, V]) finish() {
-	if c.b != nil {
-		c.b.tophash.Store(c.word)
-		c.head.state.bump()
 	}
 }

@@ -28,8 +28,14 @@ func (m *Map[K, V]) MaxChain() int {
 				continue
 			}
 			n := 0
-			for b := t.bucket(bi); b != nil; b = b.overflow.Load() {
-				n++
+			if t.inline() {
+				for b := t.ibucket(bi); b != nil; b = b.overflow.Load() {
+					n++
+				}
+			} else {
+				for b := t.bucket(bi); b != nil; b = b.overflow.Load() {
+					n++
+				}
 			}
 			longest = max(longest, n)
 		}
@@ -46,6 +52,13 @@ func (m *Map[K, V]) MaxChain() int {
 func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 	h := m.hash(key)
 	t := m.shardFor(h).tbl.Load()
+	if m.inline {
+		b, old := t.ireadChain(h)
+		if old != nil {
+			b = old.ichain(h)
+		}
+		return loadInline(b, m.tophash(h), key)
+	}
 	b, old := t.readChain(h)
 	if old != nil {
 		b = old.chain(h)
@@ -54,4 +67,51 @@ func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 		return e.value, true
 	}
 	return value, false
+}
+
+// UnvalidatedLoad is a deliberately broken Load for negative controls of the
+// inline layout: it copies the slot without the sequence lock (invariant 3
+// in hmap.go), so it can return a key or value torn between two writes, or a
+// value from a slot that was being reused. It is an ordinary Load for the
+// entry layout.
+func (m *Map[K, V]) UnvalidatedLoad(key K) (value V, ok bool) {
+	h := m.hash(key)
+	if !m.inline {
+		return m.load(h, key)
+	}
+	b, _ := m.shardFor(h).tbl.Load().ireadChain(h)
+	return b.find(m.tophash(h), key)
+}
+
+// HookedInlineLoad is an inline-layout Load that calls between once, after
+// it has read the key of the slot that matches and before it reads that
+// slot's value, so that a test can run writes at exactly that point. With
+// validate it keeps the sequence lock of invariant 3 (the real Load's
+// algorithm) and retries when the chain moved; without it, it returns what
+// it read.
+func (m *Map[K, V]) HookedInlineLoad(key K, validate bool, between func()) (value V, ok bool) {
+	h := m.hash(key)
+	head := m.shardFor(h).tbl.Load().ichain(h)
+	top := m.tophash(h)
+	called := false
+	for {
+		v := head.state.load()
+		value, ok = *new(V), false
+	scan:
+		for b := head; b != nil; b = b.overflow.Load() {
+			for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
+				if p := &b.slots[firstLane(mt)]; p.loadKey() == key {
+					if !called {
+						called = true
+						between()
+					}
+					value, ok = p.loadValue(), true
+					break scan
+				}
+			}
+		}
+		if !validate || (v&chainDirtyBit == 0 && sameVersion(v, head.state.load())) {
+			return value, ok
+		}
+	}
 }

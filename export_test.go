@@ -53,6 +53,10 @@ func (m *Map[K, V]) EvacuateNext(key K) bool {
 func (m *Map[K, V]) ReadsOld(key K) bool {
 	h := m.hash(key)
 	t := m.shardFor(h).tbl.Load()
+	if m.inline {
+		b, old := t.ireadChain(h)
+		return old != nil && b == old.ichain(h)
+	}
 	b, old := t.readChain(h)
 	return old != nil && b == old.chain(h)
 }
@@ -78,22 +82,35 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
-// A TestHasher is a named hash function for uint64 keys; nil means the
-// default hasher.
+// A TestHasher is a named hash function for uint64 keys (nil means the
+// default hasher) together with a slot layout.
 type TestHasher struct {
 	Name string
 	Fn   func(key, seed uint64) uint64
+	// Entries selects the entry layout instead of the inline one that
+	// uint64 keys and values get by default.
+	Entries bool
 }
 
-// Options returns the options that install the hasher.
+// Options returns the options that install the hasher and the layout.
 func (h TestHasher) Options() []Option {
-	if h.Fn == nil {
-		return nil
+	var opts []Option
+	if h.Fn != nil {
+		opts = append(opts, WithHasher(h.Fn))
 	}
-	return []Option{WithHasher(h.Fn)}
+	if h.Entries {
+		opts = append(opts, withEntryLayout())
+	}
+	return opts
 }
 
-// TestHashers is the set every model suite runs against:
+// WithEntryLayout forces the entry layout (slot_entry.go) for tests.
+var WithEntryLayout = withEntryLayout
+
+// Inline reports whether the map uses the inline layout.
+func (m *Map[K, V]) Inline() bool { return m.inline }
+
+// testHashFns are the hash functions every model suite runs against:
 //   - default: the real maphash hasher;
 //   - constant: every key in one shard, one chain, one tophash (Go's
 //     hashtriemap_test "bad hash");
@@ -102,12 +119,30 @@ func (h TestHasher) Options() []Option {
 //     buckets splits that chain in two;
 //   - lowbits: keys differ only in the low 6 bits: one shard, one tophash,
 //     chains that split at every growth up to 64 buckets.
-var TestHashers = []TestHasher{
-	{"default", nil},
-	{"constant", func(uint64, uint64) uint64 { return 0 }},
-	{"splitbit", func(k, seed uint64) uint64 { return mix64(k^seed) & (1 << 2) }},
-	{"lowbits", func(k, seed uint64) uint64 { return mix64(k^seed) & 63 }},
+var testHashFns = []TestHasher{
+	{Name: "default"},
+	{Name: "constant", Fn: func(uint64, uint64) uint64 { return 0 }},
+	{Name: "splitbit", Fn: func(k, seed uint64) uint64 { return mix64(k^seed) & (1 << 2) }},
+	{Name: "lowbits", Fn: func(k, seed uint64) uint64 { return mix64(k^seed) & 63 }},
 }
+
+// TestHashers is every hash function of testHashFns in each slot layout:
+// the set every model suite runs against.
+var TestHashers = func() []TestHasher {
+	var hs []TestHasher
+	for _, entries := range []bool{false, true} {
+		for _, h := range testHashFns {
+			h.Entries = entries
+			if entries {
+				h.Name += "/entry"
+			} else {
+				h.Name += "/inline"
+			}
+			hs = append(hs, h)
+		}
+	}
+	return hs
+}()
 
 // LockShard locks key's shard as a writer would and returns the unlock
 // function. While it is held no evacuation can happen in that shard, neither

@@ -62,6 +62,9 @@ func fuzzOptions(b byte, maxShards int) []Option {
 	if p := [4]int{0, 8, 40, 200}[b>>3&3]; p > 0 {
 		opts = append(opts, WithPresize(p))
 	}
+	if b&32 != 0 {
+		opts = append(opts, withEntryLayout())
+	}
 	return opts
 }
 

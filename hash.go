@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"reflect"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -36,7 +37,6 @@ const (
 	hashComparable hashKind = iota // maphash.Comparable: any comparable K
 	hashWord64                     // 8-byte integer kinds: seeded multiply-mix
 	hashWord32                     // 4-byte integer kinds: seeded multiply-mix
-	hashString                     // string kinds: maphash.String
 	hashCustom                     // WithHasher
 )
 
@@ -52,8 +52,6 @@ func hashKindOf[K comparable]() hashKind {
 		return hashWord32
 	case reflect.Int32, reflect.Uint32:
 		return hashWord32
-	case reflect.String:
-		return hashString
 	}
 	return hashComparable
 }
@@ -71,8 +69,6 @@ func (m *Map[K, V]) hash(key K) uint64 {
 		return mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
 	case hashWord32:
 		return mixWord(uint64(*(*uint32)(unsafe.Pointer(&key))), m.seed)
-	case hashString:
-		return maphash.String(m.mseed, *(*string)(unsafe.Pointer(&key)))
 	case hashCustom:
 		// A hasher may ignore parts of the key; comparing the key with
 		// itself still panics, as a Go map does, when an interface key
@@ -81,6 +77,15 @@ func (m *Map[K, V]) hash(key K) uint64 {
 		return m.hasher(key, m.seed)
 	}
 	return maphash.Comparable(m.mseed, key)
+}
+
+// hashFast is hash with the common case, 8-byte integer keys, small enough
+// to be inlined into the caller.
+func (m *Map[K, V]) hashFast(key K) uint64 {
+	if m.hkind == hashWord64 {
+		return mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
+	}
+	return m.hash(key)
 }
 
 // mixWord hashes a machine word with two rounds of multiply-and-fold (the
@@ -96,7 +101,7 @@ func mixWord(x, seed uint64) uint64 {
 
 // tophash returns the byte kept in a slot's tophash lane for a key with hash h.
 func (m *Map[K, V]) tophash(h uint64) uint8 {
-	top := uint8(h >> m.topShift)
+	top := uint8(h >> (m.topShift & 63)) // topShift < 64; the mask spares the check
 	if top == emptyTop {
 		top = minTop
 	}
@@ -134,3 +139,12 @@ func withTop(word uint64, i int, top uint8) uint64 {
 	shift := 8 * uint(i)
 	return word&^(0xff<<shift) | uint64(top)<<shift
 }
+
+// topWord is a bucket's tophash word, loaded and stored atomically.
+type topWord struct{ v uint64 }
+
+// load returns the word.
+func (w *topWord) load() uint64 { return atomic.LoadUint64(&w.v) }
+
+// store replaces the word. Caller holds the shard's mutex.
+func (w *topWord) store(x uint64) { atomic.StoreUint64(&w.v, x) }

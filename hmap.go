@@ -14,10 +14,16 @@ package shardmap
 //	           overflow pointer, and a state word (used at a chain's head)
 //	chain      a bucket and its overflow buckets; every key lives in exactly one
 //	           chain of the current table
-//	slot       an atomic pointer to an immutable entry {key, value}
+//	layout     how a slot holds its key and value, chosen once per Map by New:
+//	  entry    a slot is an atomic pointer to an immutable {key, value} entry
+//	           (slot_entry.go); used when K or V holds pointers
+//	  inline   a slot holds the key and value themselves, as words written and
+//	           read with atomic stores and loads (slot_inline.go); used when K
+//	           and V are pointer-free and small. No allocation per Store, one
+//	           cache miss fewer per Load, and buckets the GC need not look into
 //	old array  the bucket array being evacuated; readers may still use it
-//	evacuate   copy one old chain's entry pointers into the new array, then set
-//	           the old chain's evacuated bit
+//	evacuate   copy one old chain's slots into the new array, then set the old
+//	           chain's evacuated bit
 //	migration  growing (2x), compacting (same size, drops overflow buckets) or
 //	           shrinking (half); all three run the same incremental evacuation
 //
@@ -37,43 +43,60 @@ package shardmap
 //
 // Writers hold the shard's mutex. Before touching a key, a writer evacuates the
 // old chain that key hashes to (so the key is only ever written in the new
-// array) and one more chain for progress. Insert stores the entry pointer and
-// then sets the tophash byte; delete clears the tophash byte and then the
-// entry pointer; update swaps in a new entry. Each insert or delete bumps the
-// chain's version.
+// array) and one more chain for progress. Insert fills the slot and then sets
+// the tophash byte; delete clears the tophash byte and then the slot. Every
+// insert, delete and update bumps the chain's version. An update of an entry slot swaps in a new entry; an update of an
+// inline slot whose value fits in one word is one atomic store; a wider
+// inline update marks the chain as being written, stores the words, and
+// bumps the version as it clears the mark (slot_inline.go).
 //
 // # Reads
 //
-// Load takes no lock and never waits. It loads the shard's table; if the table
-// has an old array, it loads the evacuated bit of the old chain the key
-// hashes to: clear means the frozen old chain holds the whole truth for its
-// keys, set means the new chain does. It then scans that chain: SWAR-match
-// the key's tophash against the tophash word, load the slot's entry, compare
-// keys. A reader may be looking at a table that has since been replaced
-// (frozen by a newer migration, or abandoned by Clear). That is still correct:
-// such a table stops changing at the instant it is replaced, which is after
-// the reader loaded it, so what it returns was current at some instant during
-// the call.
+// Load takes no lock. It loads the shard's table; if the table has an old
+// array, it loads the evacuated bit of the old chain the key hashes to: clear
+// means the frozen old chain holds the whole truth for its keys, set means the
+// new chain does. It then scans that chain: SWAR-match the key's tophash
+// against the tophash word, read the slot, compare keys. An entry slot is read
+// with one atomic load of an immutable entry. An inline slot is read word by
+// word between two loads of the chain's state word and kept only if the
+// version did not move and no wide update was in progress (a sequence lock);
+// otherwise the read is retried. A reader may be looking at a table that has
+// since been replaced (frozen by a newer migration, or abandoned by Clear).
+// That is still correct: such a table stops changing at the instant it is
+// replaced, which is after the reader loaded it, so what it returns was
+// current at some instant during the call.
 //
 // # Invariants
 //
 //  1. Old arrays are frozen. Once a table becomes another table's old array, no
 //     write touches its slots, tophash words or overflow links again; only the
-//     evacuated bits of its head buckets change. Evacuation copies entry
-//     pointers and never clears old slots, so a reader inside an old chain
-//     always sees a consistent chain.
+//     evacuated bits of its head buckets change. Evacuation copies slots and
+//     never clears old ones, so a reader inside an old chain always sees a
+//     consistent chain.
 //  2. A reader decides where to look from one atomic load: the old chain's
-//     evacuated bit. A writer sets that bit only after every entry of the chain
+//     evacuated bit. A writer sets that bit only after every slot of the chain
 //     is stored in the new array, and writes a key into the new array only
 //     after its old chain is evacuated.
-//  3. Slots are published atomically. A slot holds a pointer to an immutable
-//     entry. Insert stores the entry before the tophash byte; delete clears the
-//     tophash byte before the entry. A reader that matches a tophash still
-//     loads the entry and compares its key (it may be nil or another key's).
-//  4. The dirty bit and the version are load-bearing: see dirtybit.go.
+//  3. Slots are published atomically: a slot is either an atomic pointer to an
+//     immutable entry, or inline words validated by the chain's version.
+//     Insert fills the slot before the tophash byte; delete clears the tophash
+//     byte before the slot. A reader that matches a tophash still reads the
+//     slot and compares its key (it may be empty or another key's); an inline
+//     reader keeps what it read only if the chain's version did not move and
+//     no wide update was in progress meanwhile, so it never returns a torn key
+//     or value.
+//  4. The dirty bits and the version are load-bearing: see dirtybit.go.
 //  5. Migration finishes: every write evacuates at least one old chain, and a
 //     shard nobody writes is finished by readers (see dirtybit.go and
 //     evacuate.go). A new migration never starts while one is running.
+//
+// The tests that break each: TestRapidModel and the fuzz targets check the
+// structure after every step (debug.go); TestLinRejectsStaleReads (a reader
+// that ignores invariant 2) and TestLinRejectsUnvalidatedInlineReads (a reader
+// that skips invariant 3's version check) are negative controls the
+// linearizability checker must reject; TestInlineSlotsNeverTear rewrites
+// multi-word keys and values under concurrent readers; TestDirtyBitDecidesWhoHelps
+// covers invariant 4 and TestStalledMigrationFinishesByReads invariant 5.
 //
 // # Iteration
 //
@@ -82,11 +105,15 @@ package shardmap
 // the chain for new bucket i comes from the old chain if that was not yet
 // evacuated (keeping only keys that hash to i), else from the new chain. Every
 // key belongs to exactly one new bucket and is read from exactly one place,
-// so no key is yielded twice.
+// so no key is yielded twice. Before it yields a copied pair, Range checks
+// that the chain has not changed since the copy, and looks the key up again
+// if it has, so a key deleted or replaced before Range reaches it is skipped
+// or yielded with its new value, as a Go map's range does.
 
 import (
 	"math/bits"
 	"sync/atomic"
+	"unsafe"
 )
 
 const (
@@ -95,49 +122,30 @@ const (
 	bucketCnt = 8
 )
 
-// entry is one key and its value. Entries are never modified after they are
-// stored in a slot: an update stores a new entry.
-type entry[K comparable, V any] struct {
-	key   K
-	value V
-}
-
-// bucket is eight slots and the links of a chain. All fields are read without
-// a lock and written only by the holder of the shard's mutex.
-type bucket[K comparable, V any] struct {
-	// state is the chain's state word (evacuated bit and version); only a
-	// chain's head bucket uses it.
-	state bucketState
-	// tophash holds one byte per slot: emptyTop, or the key's tophash. Set
-	// after the slot is stored, cleared before the slot is cleared.
-	tophash atomic.Uint64
-	// overflow is the next bucket of the chain, or nil. Set once, when the
-	// chain first needs it, after that bucket's first slot is filled.
-	overflow atomic.Pointer[bucket[K, V]]
-	// slots point at the entries; nil when empty.
-	slots [bucketCnt]atomic.Pointer[entry[K, V]]
-}
-
 // chunkShift sets the size of the pieces a bucket array is allocated in:
-// 2^chunkShift buckets, 22 KiB. A migration allocates its new array one piece
-// at a time, as evacuation first copies into each, so starting a migration
-// never allocates (or zeroes) anything proportional to the table.
+// 2^chunkShift buckets (22 KiB of entry buckets, 38 KiB of inline
+// uint64->uint64 buckets). A migration allocates its new array one piece at a
+// time, as evacuation first copies into each, so starting a migration never
+// allocates (or zeroes) anything proportional to the table.
 const (
 	chunkShift = 8
 	chunkMask  = 1<<chunkShift - 1
 )
 
 // table is one bucket array. Everything but old and, while migrating, the
-// pieces of chunks is fixed at creation.
+// pieces is fixed at creation.
 type table[K comparable, V any] struct {
-	// chunks holds the array in pieces of 2^chunkShift buckets (a table with
-	// fewer buckets has one piece of them all). A table made by a migration
-	// starts with nil pieces; the writer that evacuates an old chain first
-	// allocates, under the mutex, the pieces it copies into. A reader only
-	// reaches a piece through a new chain whose old chain it found evacuated
-	// (or once old is nil), and both of those atomic loads come after the
-	// piece was stored, so no reader ever sees a nil piece.
-	chunks [][]bucket[K, V]
+	// pieces (entry layout) or ipieces (inline layout; the other is nil)
+	// holds the array in pieces of 2^chunkShift buckets, each element
+	// pointing at the first bucket of its piece (a table with fewer buckets
+	// has one piece of them all). A table made by a migration starts with
+	// nil pieces; the writer that evacuates an old chain first allocates,
+	// under the mutex, the pieces it copies into. A reader only reaches a
+	// piece through a new chain whose old chain it found evacuated (or once
+	// old is nil), and both of those atomic loads come after the piece was
+	// stored, so no reader ever sees a nil piece.
+	pieces  []*bucket[K, V]
+	ipieces []*ibucket[K, V]
 	// mask is the bucket count minus one; the count is a power of two.
 	mask uint64
 	// old is the table this one is replacing while a migration runs, nil
@@ -147,35 +155,52 @@ type table[K comparable, V any] struct {
 	old atomic.Pointer[table[K, V]]
 }
 
-// newTable returns a table with 2^b empty buckets. If lazy, pieces of a
-// multi-piece array are left for allocPiece.
-func newTable[K comparable, V any](b uint8, lazy bool) *table[K, V] {
+// newTable returns a table with 2^b empty buckets in the given layout. If
+// lazy, pieces of a multi-piece array are left for allocPiece.
+func newTable[K comparable, V any](b uint8, inline, lazy bool) *table[K, V] {
 	n := uint64(1) << b
 	t := &table[K, V]{mask: n - 1}
-	if n <= chunkMask+1 {
-		t.chunks = [][]bucket[K, V]{make([]bucket[K, V], n)}
-		return t
+	npieces := max(n>>chunkShift, 1)
+	if inline {
+		t.ipieces = make([]*ibucket[K, V], npieces)
+	} else {
+		t.pieces = make([]*bucket[K, V], npieces)
 	}
-	t.chunks = make([][]bucket[K, V], n>>chunkShift)
-	if !lazy {
-		for i := range t.chunks {
-			t.chunks[i] = make([]bucket[K, V], chunkMask+1)
+	if !lazy || npieces == 1 {
+		for i := range npieces {
+			t.allocPiece(i << chunkShift)
 		}
 	}
 	return t
 }
 
 // allocPiece makes sure the piece holding bucket i exists. Caller holds the
-// mutex and has not yet published anything in that piece.
+// mutex (or owns an unpublished table) and has not yet published anything in
+// that piece.
 func (t *table[K, V]) allocPiece(i uint64) {
-	if p := &t.chunks[i>>chunkShift]; *p == nil {
-		*p = make([]bucket[K, V], chunkMask+1)
+	n := min(t.len(), chunkMask+1)
+	if t.ipieces != nil {
+		if p := &t.ipieces[i>>chunkShift]; *p == nil {
+			*p = &make([]ibucket[K, V], n)[0]
+		}
+		return
+	}
+	if p := &t.pieces[i>>chunkShift]; *p == nil {
+		*p = &make([]bucket[K, V], n)[0]
 	}
 }
 
 // allocated reports whether the piece holding bucket i exists. Only callers
 // holding the mutex may ask.
-func (t *table[K, V]) allocated(i uint64) bool { return t.chunks[i>>chunkShift] != nil }
+func (t *table[K, V]) allocated(i uint64) bool {
+	if t.ipieces != nil {
+		return t.ipieces[i>>chunkShift] != nil
+	}
+	return t.pieces[i>>chunkShift] != nil
+}
+
+// inline reports whether the table uses the inline layout.
+func (t *table[K, V]) inline() bool { return t.ipieces != nil }
 
 // len returns the number of buckets.
 func (t *table[K, V]) len() uint64 { return t.mask + 1 }
@@ -183,21 +208,42 @@ func (t *table[K, V]) len() uint64 { return t.mask + 1 }
 // B returns log2 of the table's bucket count.
 func (t *table[K, V]) B() uint8 { return uint8(bits.Len64(t.mask)) }
 
-// bucket returns head bucket i. Its piece must exist (see chunks).
+// bucket returns head bucket i of an entry-layout table. Its piece must
+// exist (see pieces).
 func (t *table[K, V]) bucket(i uint64) *bucket[K, V] {
-	return &t.chunks[i>>chunkShift][i&chunkMask]
+	// Safety: callers pass i <= mask, so i>>chunkShift < len(t.pieces), and
+	// i&chunkMask is below the piece's length, min(mask+1, 2^chunkShift).
+	p := *(**bucket[K, V])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.pieces)), uintptr(i>>chunkShift)*unsafe.Sizeof(t.pieces[0])))
+	return (*bucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(i&chunkMask)*unsafe.Sizeof(*p)))
 }
 
-// chain returns the head bucket for hash h.
-func (t *table[K, V]) chain(h uint64) *bucket[K, V] {
-	return t.bucket(h & t.mask)
+// ibucket returns head bucket i of an inline-layout table. Its piece must
+// exist (see pieces).
+func (t *table[K, V]) ibucket(i uint64) *ibucket[K, V] {
+	// Safety: as in bucket.
+	p := *(**ibucket[K, V])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.ipieces)), uintptr(i>>chunkShift)*unsafe.Sizeof(t.ipieces[0])))
+	return (*ibucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(i&chunkMask)*unsafe.Sizeof(*p)))
+}
+
+// chain returns the entry-layout head bucket for hash h.
+func (t *table[K, V]) chain(h uint64) *bucket[K, V] { return t.bucket(h & t.mask) }
+
+// ichain returns the inline-layout head bucket for hash h.
+func (t *table[K, V]) ichain(h uint64) *ibucket[K, V] { return t.ibucket(h & t.mask) }
+
+// head returns the state word of head bucket i, in either layout.
+func (t *table[K, V]) head(i uint64) *bucketState {
+	if t.ipieces != nil {
+		return &t.ibucket(i).state
+	}
+	return &t.bucket(i).state
 }
 
 // readChain returns the head of the chain that holds the truth for hash h
 // right now: the old chain if the table is migrating and that chain is not
 // yet evacuated, else the table's own chain (invariant 2). It also returns the
 // old table, nil when not migrating. It touches the new chain only when it is
-// the answer, so it never reaches a piece not yet allocated.
+// the answer, so it never reaches a piece not yet allocated. Entry layout.
 func (t *table[K, V]) readChain(h uint64) (b *bucket[K, V], old *table[K, V]) {
 	if old = t.old.Load(); old != nil {
 		if ob := old.chain(h); !ob.state.evacuated() {
@@ -207,77 +253,98 @@ func (t *table[K, V]) readChain(h uint64) (b *bucket[K, V], old *table[K, V]) {
 	return t.chain(h), old
 }
 
-// find returns the entry for key in the chain starting at b, or nil. It takes
-// no lock and is safe against any concurrent writer (invariant 3).
-func (b *bucket[K, V]) find(top uint8, key K) *entry[K, V] {
-	for ; b != nil; b = b.overflow.Load() {
-		for m := matchTop(b.tophash.Load(), top); m != 0; m &= m - 1 {
-			if e := b.slots[firstLane(m)].Load(); e != nil && e.key == key {
-				return e
-			}
+// ireadChain is readChain for the inline layout.
+func (t *table[K, V]) ireadChain(h uint64) (b *ibucket[K, V], old *table[K, V]) {
+	if old = t.old.Load(); old != nil {
+		if ob := old.ichain(h); !ob.state.evacuated() {
+			return ob, old
 		}
 	}
-	return nil
+	return t.ichain(h), old
 }
 
-// position is where a locked lookup found a key, or where it may be
-// inserted.
-type position[K comparable, V any] struct {
-	// b and i locate the slot holding the key; b is nil if the key is absent.
-	b *bucket[K, V]
-	i int
-	// free and fi locate the first empty slot in the chain; free is nil if
-	// every slot is taken.
-	free *bucket[K, V]
-	fi   int
-	// last is the chain's last bucket, where an overflow bucket would go.
-	last *bucket[K, V]
+// slotRef is what a locked lookup found: where the key is, or where it may
+// be inserted, in whichever layout the table uses.
+type slotRef[K comparable, V any] struct {
+	// t is the table searched and h the key's hash.
+	t *table[K, V]
+	h uint64
+	// found reports whether the key is present; old is its value then.
+	found bool
+	old   V
+	// pos (entry layout) or ipos (inline layout) locates the slot.
+	pos  position[K, V]
+	ipos iposition[K, V]
 }
 
-// locate scans the chain at head for key. The caller holds the mutex, so the
-// chain cannot change underneath it.
-func (head *bucket[K, V]) locate(top uint8, key K) (pos position[K, V], e *entry[K, V]) {
-	for b := head; b != nil; b = b.overflow.Load() {
-		word := b.tophash.Load()
-		for m := matchTop(word, top); m != 0; m &= m - 1 {
-			i := firstLane(m)
-			if e = b.slots[i].Load(); e.key == key {
-				pos.b, pos.i = b, i
-				return pos, e
-			}
+// lookup does the shard's pending evacuation for hash h and finds key in the
+// current table. Caller holds the mutex.
+func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K, r *slotRef[K, V]) {
+	t := s.tbl.Load()
+	if t.old.Load() != nil {
+		s.growWork(m, t, h)
+	}
+	r.t, r.h = t, h
+	r.locate(m.tophash(h), key)
+}
+
+// locate fills r's position for key in r.t. Caller holds the mutex.
+func (r *slotRef[K, V]) locate(top uint8, key K) {
+	if r.t.inline() {
+		r.ipos, r.old, r.found = r.t.ichain(r.h).locate(top, key)
+		return
+	}
+	var e *entry[K, V]
+	if r.pos, e = r.t.chain(r.h).locate(top, key); e != nil {
+		r.found, r.old = true, e.value
+	}
+}
+
+// set stores value for key at r: an update if r found the key, else an
+// insert that may first start a grow or compaction. Caller holds the mutex.
+func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
+	if r.found {
+		// Both bump the version, so that Range sees the change (iter.go).
+		if r.t.inline() {
+			r.ipos.update(r.t.ichain(r.h), key, value, m.rekey)
+		} else {
+			r.pos.b.slots[r.pos.i].Store(&entry[K, V]{key, value})
+			r.t.chain(r.h).state.bump()
 		}
-		if pos.free == nil {
-			if m := matchEmpty(word); m != 0 {
-				pos.free, pos.fi = b, firstLane(m)
-			}
-		}
-		pos.last = b
+		return
 	}
-	return pos, nil
+	top := m.tophash(r.h)
+	if s.maybeGrow() {
+		r.t = s.tbl.Load()
+		s.growWork(m, r.t, r.h)
+		r.locate(top, key)
+	}
+	var overflowed bool
+	if r.t.inline() {
+		head := r.t.ichain(r.h)
+		overflowed = r.ipos.put(top, key, value)
+		head.state.bump()
+	} else {
+		head := r.t.chain(r.h)
+		overflowed = r.pos.put(top, &entry[K, V]{key, value})
+		head.state.bump()
+	}
+	if overflowed {
+		s.noverflow++
+	}
+	s.count.Add(1)
 }
 
-// put stores e in the empty slot pos found, or in a new overflow bucket, and
-// reports whether it allocated one. The caller holds the mutex and bumps the
-// chain's version afterwards.
-func (pos *position[K, V]) put(top uint8, e *entry[K, V]) (overflowed bool) {
-	b, i := pos.free, pos.fi
-	if b == nil {
-		b, i = new(bucket[K, V]), 0
+// remove deletes the key r found, then starts a shrink if one is due. Caller
+// holds the mutex.
+func (s *shard[K, V]) remove(m *Map[K, V], r *slotRef[K, V]) {
+	if r.t.inline() {
+		r.ipos.clear()
+		r.t.ichain(r.h).state.bump()
+	} else {
+		r.pos.clear()
+		r.t.chain(r.h).state.bump()
 	}
-	b.slots[i].Store(e)
-	b.tophash.Store(withTop(b.tophash.Load(), i, top))
-	if b != pos.free {
-		pos.last.overflow.Store(b)
-		return true
-	}
-	return false
-}
-
-// clear empties the slot pos found: tophash first, then the entry
-// (invariant 3). Dropping the entry pointer lets the GC take the deleted
-// value once no reader holds it.
-func (pos *position[K, V]) clear() {
-	b := pos.b
-	b.tophash.Store(withTop(b.tophash.Load(), pos.i, emptyTop))
-	b.slots[pos.i].Store(nil)
+	s.count.Add(-1)
+	s.maybeShrink(m)
 }

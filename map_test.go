@@ -319,11 +319,29 @@ func TestLoadDoesNotAllocate(t *testing.T) {
 
 // TestLayout pins the sizes the memory and false-sharing arguments rest on.
 func TestLayout(t *testing.T) {
-	// A bucket is a state word, a tophash word, an overflow pointer and eight
-	// slot pointers, whatever K and V are.
+	// An entry bucket is a tophash word, eight slot pointers, an overflow
+	// pointer and a state word, whatever K and V are; the tophash word and
+	// the first seven slots make 64 bytes.
 	assert.Equal(t, uintptr(88), unsafe.Sizeof(bucket[uint64, uint64]{}))
 	assert.Equal(t, uintptr(88), unsafe.Sizeof(bucket[string, [64]byte]{}))
+	assert.Equal(t, uintptr(8), unsafe.Offsetof(bucket[string, int]{}.slots))
 	assert.Equal(t, uintptr(16), unsafe.Sizeof(entry[uint64, uint64]{}))
+
+	// An inline bucket is three words and eight slots of whole words.
+	assert.Equal(t, uintptr(24+8*16), unsafe.Sizeof(ibucket[uint64, uint64]{}))
+	assert.Equal(t, uintptr(24+8*8), unsafe.Sizeof(ibucket[uint32, uint16]{}))
+	assert.Equal(t, uintptr(24+8*64), unsafe.Sizeof(ibucket[[4]uint64, [4]uint64]{}))
+	assert.True(t, inlineLayout[uint64, uint64]())
+	assert.True(t, inlineLayout[[4]uint64, struct{ a, b float64 }]())
+	assert.True(t, inlineLayout[int32, struct{}]())
+	assert.False(t, inlineLayout[string, uint64](), "strings hold pointers")
+	assert.False(t, inlineLayout[uint64, *int](), "pointers")
+	assert.False(t, inlineLayout[any, int](), "interfaces")
+	assert.False(t, inlineLayout[uint64, [16]uint64](), "a slot over 128 bytes")
+	assert.False(t, inlineLayout[uint64, struct {
+		a int
+		b []byte
+	}](), "a struct with a slice")
 
 	// A shard is two cache-line pairs: readers' fields, then writers'.
 	var s shard[string, int]
@@ -375,9 +393,9 @@ func TestMixWordSpreadsSequentialKeys(t *testing.T) {
 // first occurrence kept, entries before from untouched, and NaN keys (never
 // equal to themselves) never merged.
 func TestDedupe(t *testing.T) {
-	e := func(k float64, v int) *entry[float64, int] { return &entry[float64, int]{k, v} }
+	e := func(k float64, v int) kv[float64, int] { return kv[float64, int]{k, v} }
 	nan := math.NaN()
-	buf := []*entry[float64, int]{e(1, 0), e(2, 1), e(3, 2), e(2, 3), e(nan, 4), e(nan, 5), e(3, 6), e(1, 7)}
+	buf := []kv[float64, int]{e(1, 0), e(2, 1), e(3, 2), e(2, 3), e(nan, 4), e(nan, 5), e(3, 6), e(1, 7)}
 	got := dedupe(buf, 1)
 	var vals []int
 	for _, x := range got {

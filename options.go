@@ -18,6 +18,7 @@ type config struct {
 	shards   int  // power of two in [1, maxShards]
 	hasher   any  // a func(K, uint64) uint64, checked against K in New
 	growOnly bool // never shrink
+	entries  bool // use the entry layout even where inline slots would do (tests)
 }
 
 // minDefaultShards is the fewest shards New uses unless told otherwise. The
@@ -79,4 +80,11 @@ func WithHasher[K comparable](h func(key K, seed uint64) uint64) Option {
 // deletes, to skip the shrink and regrow.
 func WithGrowOnly() Option {
 	return func(c *config) { c.growOnly = true }
+}
+
+// withEntryLayout makes New use the entry layout even for K and V that the
+// inline layout could hold, so that the tests can run every suite against
+// both layouts.
+func withEntryLayout() Option {
+	return func(c *config) { c.entries = true }
 }

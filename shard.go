@@ -17,27 +17,37 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // cacheLine is the size shards are padded to, twice over: the prefetcher on
 // common x86 parts pulls cache lines in pairs.
 const cacheLine = 64
 
-// Map is a concurrent map from K to V. Load, Range, All and Len never block;
+// Map is a concurrent map from K to V. Load, Range, All and Len take no lock;
 // writers lock only the shard that holds their key.
 type Map[K comparable, V any] struct {
 	// shards is the stripe array; its length is a power of two. Fixed by New.
 	shards []shard[K, V]
 	// shardShift is 64 - log2(len(shards)): a hash's top bits pick the shard.
 	shardShift uint8
+	// shardMask is len(shards)-1; with shardShift it picks a hash's shard.
+	shardMask uint64
 	// topShift picks the tophash byte just below the shard bits.
 	topShift uint8
 	// minB is the smallest table a shard shrinks to (from WithPresize).
 	minB uint8
 	// growOnly disables shrinking (WithGrowOnly).
 	growOnly bool
+	// inline selects the inline slot layout (slot_inline.go) over entries
+	// (slot_entry.go); New picks it from K and V.
+	inline bool
+	// rekey makes an inline update store the key as well as the value: K
+	// holds floats, whose equal keys may differ in their bytes (+0, -0).
+	rekey bool
 	// hkind picks the hash function (hash.go); fixed by New.
 	hkind hashKind
 	// hasher is the WithHasher function, or nil.
@@ -85,6 +95,8 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 	}
 	m := &Map[K, V]{
 		growOnly: cfg.growOnly,
+		inline:   inlineLayout[K, V]() && !cfg.entries,
+		rekey:    holdsFloats(reflect.TypeFor[K]()),
 		hkind:    hashKindOf[K](),
 		seed:     rand.Uint64(),
 		mseed:    maphash.MakeSeed(),
@@ -99,14 +111,23 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 	}
 	shardBits := uint8(bits.Len(uint(cfg.shards - 1)))
 	m.shardShift = 64 - shardBits
+	m.shardMask = 1<<shardBits - 1
 	m.topShift = 56 - shardBits
 	m.shards = make([]shard[K, V], 1<<shardBits)
 	m.minB = bucketsFor(cfg.presize, len(m.shards))
+	if m.minB > maxPresizeB {
+		panic(fmt.Sprintf("shardmap: WithPresize(%d): room for that many entries would not fit in memory", cfg.presize))
+	}
 	for i := range m.shards {
-		m.shards[i].tbl.Store(newTable[K, V](m.minB, false))
+		m.shards[i].tbl.Store(newTable[K, V](m.minB, m.inline, false))
 	}
 	return m
 }
+
+// maxPresizeB bounds the table WithPresize may ask for: 2^40 buckets per
+// shard is beyond any machine's memory (and keeps the bucket index below the
+// tophash bits, see hash.go).
+const maxPresizeB = 40
 
 // bucketsFor returns the log2 bucket count that holds n entries spread over
 // nshards shards without growing. Hashing spreads keys unevenly: a shard's
@@ -117,7 +138,7 @@ func bucketsFor(n, nshards int) uint8 {
 	mean := float64(n) / float64(nshards)
 	per := int64(math.Ceil(mean + 5*math.Sqrt(mean*(1-1/float64(nshards)))))
 	b := uint8(0)
-	for overLoadFactor(per, b) {
+	for overLoadFactor(per, b) && b <= maxPresizeB {
 		b++
 	}
 	return b
@@ -125,25 +146,76 @@ func bucketsFor(n, nshards int) uint8 {
 
 // shardFor returns the shard for hash h.
 func (m *Map[K, V]) shardFor(h uint64) *shard[K, V] {
-	// When there is one shard, shardShift is 64 and the shift yields 0.
-	return &m.shards[h>>m.shardShift]
+	// Safety: the index is masked to len(m.shards)-1. (The mask, rather than
+	// a shift by 64 for a single shard, spares the shift its range check.)
+	i := h >> (m.shardShift & 63) & m.shardMask
+	return (*shard[K, V])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(m.shards)), uintptr(i)*unsafe.Sizeof(m.shards[0])))
 }
 
 // Load returns the value stored for key, and whether it was present. It
-// takes no lock and never waits.
+// takes no lock.
 func (m *Map[K, V]) Load(key K) (value V, ok bool) {
-	return m.load(m.hash(key), key)
+	var h uint64
+	if m.hkind == hashWord64 {
+		// The common case, hashed here: hashFast is over the inlining budget.
+		h = mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
+	} else {
+		h = m.hash(key)
+	}
+	// The steady state (no migration in this shard) straight through: one
+	// table load, one chain, and for inline slots one validated scan.
+	s := m.shardFor(h)
+	t := s.tbl.Load()
+	if t.old.Load() == nil {
+		if m.inline {
+			// ibucket.find, written out: a call here costs a tenth of a
+			// Load of a cached key.
+			head := t.ichain(h)
+			head.touch()
+			if v := head.state.load(); v&chainDirtyBit == 0 {
+				top := m.tophash(h)
+			scan:
+				for b := head; b != nil; b = b.overflow.Load() {
+					for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
+						// Safety: firstLane returns 0..7 for a nonzero match word.
+						if p := &b.slots[firstLane(mt)&(bucketCnt-1)]; p.loadKey() == key {
+							value, ok = p.loadValue(), true
+							break scan
+						}
+					}
+				}
+				if head.state.load() == v {
+					return value, ok
+				}
+				value, ok = *new(V), false
+			}
+		} else if e := t.chain(h).find(m.tophash(h), key); e != nil {
+			return e.value, true
+		} else {
+			return value, false
+		}
+	}
+	return m.load(h, key)
 }
 
-// load is Load for a key whose hash h the caller already has.
+// load is Load for a key whose hash h the caller already has, for any state
+// of the shard.
 func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 	s := m.shardFor(h)
 	t := s.tbl.Load()
+	top := m.tophash(h)
+	if m.inline {
+		b, old := t.ireadChain(h)
+		if old != nil && s.state.shouldHelp() {
+			s.help(m)
+		}
+		return loadInline(b, top, key)
+	}
 	b, old := t.readChain(h)
 	if old != nil && s.state.shouldHelp() {
 		s.help(m)
 	}
-	if e := b.find(m.tophash(h), key); e != nil {
+	if e := b.find(top, key); e != nil {
 		return e.value, true
 	}
 	return value, false
@@ -151,29 +223,54 @@ func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 
 // Store sets the value for key.
 func (m *Map[K, V]) Store(key K, value V) {
-	m.LoadAndStore(key, value)
+	var h uint64
+	if m.hkind == hashWord64 {
+		// The common case, hashed here: hashFast is over the inlining budget.
+		h = mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
+	} else {
+		h = m.hash(key)
+	}
+	s := m.shardFor(h)
+	var r slotRef[K, V]
+	s.mu.Lock()
+	// No defer: nothing between Lock and Unlock calls user code or panics.
+	s.lookup(m, h, key, &r)
+	s.set(m, &r, key, value)
+	s.mu.Unlock()
 }
 
 // LoadAndStore sets the value for key and returns the previous value, if
-// any. loaded reports whether the key was present.
+// any. loaded reports whether the key was present. Like sync.Map's Swap, and
+// unlike xsync's LoadAndStore, it returns the zero value when the key was
+// absent.
 func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
-	h := m.hash(key)
+	h := m.hashFast(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pos, e, t := s.lookup(m, h, key)
-	if e != nil {
-		pos.b.slots[pos.i].Store(&entry[K, V]{key, value})
-		return e.value, true
-	}
-	s.insert(m, t, h, pos, &entry[K, V]{key, value})
-	return previous, false
+	var r slotRef[K, V]
+	s.lookup(m, h, key, &r)
+	s.set(m, &r, key, value)
+	return r.old, r.found
 }
 
 // LoadOrStore returns the existing value for key if present. Otherwise it
 // stores value and returns it. loaded reports whether the key was present.
 func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
-	return m.LoadOrCompute(key, func() V { return value })
+	if v, ok := m.Load(key); ok {
+		return v, true // the common case, through Load's fast path
+	}
+	h := m.hashFast(key)
+	s := m.shardFor(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var r slotRef[K, V]
+	s.lookup(m, h, key, &r)
+	if r.found {
+		return r.old, true
+	}
+	s.set(m, &r, key, value)
+	return value, false
 }
 
 // LoadOrCompute returns the existing value for key if present. Otherwise it
@@ -184,35 +281,37 @@ func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
 // methods of the same Map (that deadlocks), and it should be quick. If fn
 // panics, the lock is released, nothing is stored and the panic propagates.
 func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
-	h := m.hash(key)
-	if v, ok := m.load(h, key); ok {
+	if v, ok := m.Load(key); ok {
 		return v, true
 	}
+	h := m.hashFast(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pos, e, t := s.lookup(m, h, key)
-	if e != nil {
-		return e.value, true
+	var r slotRef[K, V]
+	s.lookup(m, h, key, &r)
+	if r.found {
+		return r.old, true
 	}
 	actual = fn()
-	s.insert(m, t, h, pos, &entry[K, V]{key, actual})
+	s.set(m, &r, key, actual)
 	return actual, false
 }
 
 // LoadAndDelete deletes the value for key, returning the previous value if
 // any. loaded reports whether the key was present.
 func (m *Map[K, V]) LoadAndDelete(key K) (value V, loaded bool) {
-	h := m.hash(key)
+	h := m.hashFast(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pos, e, t := s.lookup(m, h, key)
-	if e == nil {
+	var r slotRef[K, V]
+	s.lookup(m, h, key, &r)
+	if !r.found {
 		return value, false
 	}
-	s.remove(m, t, h, pos)
-	return e.value, true
+	s.remove(m, &r)
+	return r.old, true
 }
 
 // Delete deletes the value for key.
@@ -250,38 +349,32 @@ func (op ComputeOp) String() string {
 // the new value and what to do with it (UpdateOp, DeleteOp or CancelOp).
 // Compute returns the value present after the operation and whether the key
 // is present: (new value, true) after UpdateOp, (zero, false) after DeleteOp,
-// and the old value and whether it was present after CancelOp.
+// and the old value and whether it was present after CancelOp. (xsync's
+// Compute returns the deleted value after DeleteOp; this one does not.)
 //
 // fn runs exactly once, with the key's shard locked: it must not call methods
 // of the same Map (that deadlocks), and it should be quick. If fn panics, the
 // lock is released, the entry is left unchanged and the panic propagates.
 // Compute panics if fn returns an op other than the three above.
 func (m *Map[K, V]) Compute(key K, fn func(old V, loaded bool) (newValue V, op ComputeOp)) (actual V, ok bool) {
-	h := m.hash(key)
+	h := m.hashFast(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pos, e, t := s.lookup(m, h, key)
-	var old V
-	if e != nil {
-		old = e.value
-	}
-	nv, op := fn(old, e != nil)
+	var r slotRef[K, V]
+	s.lookup(m, h, key, &r)
+	nv, op := fn(r.old, r.found)
 	switch op {
 	case UpdateOp:
-		if e != nil {
-			pos.b.slots[pos.i].Store(&entry[K, V]{key, nv})
-		} else {
-			s.insert(m, t, h, pos, &entry[K, V]{key, nv})
-		}
+		s.set(m, &r, key, nv)
 		return nv, true
 	case DeleteOp:
-		if e != nil {
-			s.remove(m, t, h, pos)
+		if r.found {
+			s.remove(m, &r)
 		}
 		return actual, false
 	case CancelOp:
-		return old, e != nil
+		return r.old, r.found
 	}
 	panic(fmt.Sprintf("shardmap: Compute: fn returned unknown %v", op))
 }
@@ -306,43 +399,8 @@ func (m *Map[K, V]) Clear() {
 		// again, so it reads as the shard did at this instant.
 		s.state.setPhase(phaseIdle)
 		s.nevacuate, s.noverflow = 0, 0
-		s.tbl.Store(newTable[K, V](m.minB, false))
+		s.tbl.Store(newTable[K, V](m.minB, m.inline, false))
 		s.count.Store(0)
 		s.mu.Unlock()
 	}
-}
-
-// lookup does the shard's pending evacuation for hash h and finds key in the
-// current table. It returns the key's position (or where to insert it), its
-// entry (nil if absent) and the table searched. Caller holds the mutex.
-func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K) (position[K, V], *entry[K, V], *table[K, V]) {
-	t := s.tbl.Load()
-	s.growWork(m, t, h)
-	pos, e := t.chain(h).locate(m.tophash(h), key)
-	return pos, e, t
-}
-
-// insert adds e, whose key lookup found absent at pos in table t, first
-// starting a grow or compaction if one is due. Caller holds the mutex.
-func (s *shard[K, V]) insert(m *Map[K, V], t *table[K, V], h uint64, pos position[K, V], e *entry[K, V]) {
-	top := m.tophash(h)
-	if s.maybeGrow() {
-		t = s.tbl.Load()
-		s.growWork(m, t, h)
-		pos, _ = t.chain(h).locate(top, e.key)
-	}
-	if pos.put(top, e) {
-		s.noverflow++
-	}
-	t.chain(h).state.bump()
-	s.count.Add(1)
-}
-
-// remove deletes the entry lookup found at pos in table t, then starts a
-// shrink if one is due. Caller holds the mutex.
-func (s *shard[K, V]) remove(m *Map[K, V], t *table[K, V], h uint64, pos position[K, V]) {
-	pos.clear()
-	t.chain(h).state.bump()
-	s.count.Add(-1)
-	s.maybeShrink(m)
 }

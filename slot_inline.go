@@ -1,0 +1,417 @@
+package shardmap
+
+import (
+	"reflect"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The inline layout: a slot holds its key and value themselves, as Go's
+// classic runtime map does, for K and V that hold no pointers. A Store then
+// allocates nothing, a Load reads the bucket and nothing else, and the GC
+// finds one pointer per bucket (the overflow link) instead of one object per
+// entry.
+//
+// A slot is a whole number of 8-byte words. Writers store them with atomic
+// stores under the shard's mutex; readers load them with atomic loads, so the
+// memory model and the race detector see no race. A reader may still see a
+// slot in the middle of a change, so it reads as a sequence lock reads: it
+// loads the chain's state word, copies the slot, loads the state word again,
+// and keeps the copy only if the version did not move and the chain's dirty
+// bit (a wide update in progress) was clear (invariant 3 in hmap.go).
+//
+// Which changes a reader can see half done, and how each is caught:
+//
+//   - insert into a free slot: the slot is not reachable until its tophash
+//     byte is stored, after the words. A reader that matched the byte of the
+//     key that used the slot before was reading when that key was deleted,
+//     and the delete bumped the version.
+//   - delete: one tophash store, then a version bump.
+//   - update whose value lies within one word: one atomic store; the reader
+//     gets the old value or the new one, both current during its call. The
+//     version is bumped after it for iteration's sake.
+//   - wider update: the new key and value go into a free slot that readers
+//     reach no later than the old one, and the tophash word switches lanes
+//     (moveUpdate). Readers see the old slot or the new one, each whole.
+//   - wider update with no such free slot (the key's bucket and those before
+//     it are full): the writer sets the chain's dirty bit, stores the words
+//     in place, then bumps the version and clears the bit in one store. A
+//     reader that sees the bit set, or a different word afterwards, tries
+//     again.
+//
+// A reader never takes the lock. A failed try means a write to the same
+// chain completed meanwhile, or, only in the last case above, that an
+// in-place update is in flight; after spinTries failures in a row the reader
+// yields its processor between tries, so that a writer descheduled in the
+// middle of such an update can finish it. That last case is the only one in
+// which a Load waits for a writer, and only for a few stores.
+
+// maxInlineSlot is the largest slot (key plus value, in bytes) kept inline.
+// Larger pointer-free pairs use entries: eight of them per bucket would make
+// a bucket span many cache lines for every lookup.
+const maxInlineSlot = 128
+
+// spinTries is how many times in a row an inline reader retries before it
+// starts yielding between tries.
+const spinTries = 8
+
+// islot is one inline slot. The zero-length word array gives it 8-byte
+// alignment and a size that is a multiple of 8, so it is a whole number of
+// words that atomic loads and stores can cover.
+type islot[K comparable, V any] struct {
+	_     [0]uint64
+	key   K
+	value V
+}
+
+// ibucket is eight inline slots and the links of a chain. All fields are read
+// without a lock and written only by the holder of the shard's mutex.
+type ibucket[K comparable, V any] struct {
+	// tophash holds one byte per slot: emptyTop, or the key's tophash. Set
+	// after the slot is stored, cleared before the slot is reused.
+	tophash topWord
+	// state is the chain's state word (evacuated bit, dirty bit, version);
+	// only a chain's head bucket uses it. It sits next to tophash so that a
+	// reader's two loads of it hit the line it already fetched.
+	state bucketState
+	// overflow is the next bucket of the chain, or nil. Set once, when the
+	// chain first needs it, after that bucket's first slot is filled.
+	overflow atomic.Pointer[ibucket[K, V]]
+	// slots hold the keys and values, valid where tophash says so.
+	slots [bucketCnt]islot[K, V]
+}
+
+// inlineLayout reports whether New should store K and V inline: neither may
+// hold a pointer, and a slot must fit maxInlineSlot.
+func inlineLayout[K comparable, V any]() bool {
+	return unsafe.Sizeof(islot[K, V]{}) <= maxInlineSlot &&
+		pointerFree(reflect.TypeFor[K]()) && pointerFree(reflect.TypeFor[V]())
+}
+
+// pointerFree reports whether values of type t hold no pointers.
+func pointerFree(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return true
+	case reflect.Array:
+		return t.Len() == 0 || pointerFree(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if !pointerFree(t.Field(i).Type) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// load copies the slot with one atomic load per word.
+func (p *islot[K, V]) load() (s islot[K, V]) {
+	src, dst := unsafe.Pointer(p), unsafe.Pointer(&s)
+	for off := uintptr(0); off < unsafe.Sizeof(s); off += 8 {
+		// Safety: an islot is 8-aligned and a multiple of 8 bytes long, so
+		// every word at off < Sizeof lies inside both slots.
+		*(*uint64)(unsafe.Add(dst, off)) = atomic.LoadUint64((*uint64)(unsafe.Add(src, off)))
+	}
+	return s
+}
+
+// loadKey reads the slot's key with atomic loads: one for a word-sized key,
+// the whole slot otherwise.
+func (p *islot[K, V]) loadKey() K {
+	if unsafe.Sizeof(p.key) == 8 {
+		// Safety: the key starts the 8-aligned slot and is one word long.
+		w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&p.key)))
+		return *(*K)(unsafe.Pointer(&w))
+	}
+	return p.load().key
+}
+
+// loadValue reads the slot's value with atomic loads: one for a value that
+// is one aligned word, the whole slot otherwise.
+func (p *islot[K, V]) loadValue() V {
+	if unsafe.Sizeof(p.value) == 8 && unsafe.Offsetof(p.value)%8 == 0 {
+		// Safety: the value is one aligned word inside the slot.
+		w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&p.value)))
+		return *(*V)(unsafe.Pointer(&w))
+	}
+	return p.load().value
+}
+
+// storeWords stores the words of s from byte offset from up to (not
+// including) to into the slot, one atomic store each. Caller holds the mutex.
+func (p *islot[K, V]) storeWords(s *islot[K, V], from, to uintptr) {
+	src, dst := unsafe.Pointer(s), unsafe.Pointer(p)
+	for off := from; off < to; off += 8 {
+		// Safety: from and to are multiples of 8 within Sizeof(islot).
+		atomic.StoreUint64((*uint64)(unsafe.Add(dst, off)), *(*uint64)(unsafe.Add(src, off)))
+	}
+}
+
+// valueWords returns the byte range of the words an islot's value occupies.
+func valueWords[K comparable, V any]() (from, to uintptr) {
+	var s islot[K, V]
+	off, size := unsafe.Offsetof(s.value), unsafe.Sizeof(s.value)
+	if size == 0 {
+		return 0, 0
+	}
+	return off &^ 7, (off + size + 7) &^ 7
+}
+
+// find scans the chain starting at b for key. It takes no lock; the caller
+// validates the result with the chain's version (loadInline).
+func (b *ibucket[K, V]) find(top uint8, key K) (value V, ok bool) {
+	for ; b != nil; b = b.overflow.Load() {
+		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
+			// Safety: firstLane returns 0..7 for a nonzero match word.
+			if p := &b.slots[firstLane(m)&(bucketCnt-1)]; p.loadKey() == key {
+				return p.loadValue(), true
+			}
+		}
+	}
+	return value, false
+}
+
+// touch loads one word from every cache line the bucket spans after its
+// first, so that their misses overlap the miss on the tophash word instead of
+// following it: which slot a Load reads depends on the tophash word, so
+// without this a Load of a slot on another line than the tophash word waits
+// for two misses in a row. The sizes are constants, so for a bucket of two
+// or three lines this is a few loads with no loop.
+func (b *ibucket[K, V]) touch() {
+	const line = 64
+	size := unsafe.Sizeof(*b)
+	for off := uintptr(line); off < size; off += line {
+		// Safety: off < Sizeof(*b) and is a multiple of 8 in an 8-aligned
+		// bucket made of words.
+		atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(b), off)))
+	}
+	// The last word, for the line a bucket that starts late in a line
+	// reaches into.
+	atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(b), size-8)))
+}
+
+// loadInline is Load's read of an inline chain: find inside the sequence
+// lock, retried until a copy validates.
+func loadInline[K comparable, V any](head *ibucket[K, V], top uint8, key K) (value V, ok bool) {
+	for try := 0; ; try++ {
+		if v := head.state.load(); v&chainDirtyBit == 0 {
+			value, ok = head.find(top, key)
+			if sameVersion(v, head.state.load()) {
+				return value, ok
+			}
+		}
+		if try >= spinTries {
+			runtime.Gosched()
+		}
+	}
+}
+
+// iposition is where a locked lookup found a key in an inline chain, or
+// where it may be inserted.
+type iposition[K comparable, V any] struct {
+	// b and i locate the slot holding the key; b is nil if the key is absent.
+	b *ibucket[K, V]
+	i int
+	// free and fi locate the first empty slot in the chain; free is nil if
+	// every slot is taken.
+	free *ibucket[K, V]
+	fi   int
+	// last is the chain's last bucket, where an overflow bucket would go.
+	last *ibucket[K, V]
+}
+
+// locate scans the chain at head for key and returns its position and
+// value. The caller holds the mutex, so the chain cannot change underneath it.
+func (head *ibucket[K, V]) locate(top uint8, key K) (pos iposition[K, V], value V, found bool) {
+	for b := head; b != nil; b = b.overflow.Load() {
+		word := b.tophash.load()
+		for m := matchTop(word, top); m != 0; m &= m - 1 {
+			i := firstLane(m)
+			if s := b.slots[i].load(); s.key == key {
+				pos.b, pos.i = b, i
+				return pos, s.value, true
+			}
+		}
+		if pos.free == nil {
+			if m := matchEmpty(word); m != 0 {
+				pos.free, pos.fi = b, firstLane(m)
+			}
+		}
+		pos.last = b
+	}
+	return pos, value, false
+}
+
+// put stores key and value in the empty slot pos found, or in a new overflow
+// bucket, and reports whether it allocated one. The caller holds the mutex
+// and bumps the chain's version afterwards.
+func (pos *iposition[K, V]) put(top uint8, key K, value V) (overflowed bool) {
+	b, i := pos.free, pos.fi
+	if b == nil {
+		b, i = new(ibucket[K, V]), 0
+	}
+	s := islot[K, V]{key: key, value: value}
+	b.slots[i].storeWords(&s, 0, unsafe.Sizeof(s))
+	b.tophash.store(withTop(b.tophash.load(), i, top))
+	if b != pos.free {
+		pos.last.overflow.Store(b)
+		return true
+	}
+	return false
+}
+
+// update stores value, and key too if rekey, over the key pos found in the
+// chain at head, and bumps the chain's version. Caller holds the mutex.
+//
+// key equals the stored key but, for float keys, may differ in its bytes
+// (+0 and -0); as in a Go map, the slot then takes the new key, so New sets
+// rekey for key types that hold floats.
+func (pos *iposition[K, V]) update(head *ibucket[K, V], key K, value V, rekey bool) {
+	p := &pos.b.slots[pos.i]
+	if !rekey && unsafe.Sizeof(p.value) == 8 && unsafe.Offsetof(p.value)%8 == 0 {
+		// The value is one aligned word: store just that.
+		atomic.StoreUint64((*uint64)(unsafe.Pointer(&p.value)), *(*uint64)(unsafe.Pointer(&value)))
+		head.state.bump()
+		return
+	}
+	s := p.load()
+	s.key, s.value = key, value
+	from, to := valueWords[K, V]()
+	if rekey {
+		from, to = 0, unsafe.Sizeof(s)
+	}
+	if to-from <= 8 {
+		p.storeWords(&s, from, to) // one atomic store: readers see old or new
+		head.state.bump()
+		return
+	}
+	if pos.moveUpdate(head, &s) {
+		return
+	}
+	w := head.state.load()
+	head.state.store(w | chainDirtyBit)
+	p.storeWords(&s, from, to)
+	head.state.store(w + versionOne)
+}
+
+// moveUpdate does a wide update without rewriting a slot readers may be
+// reading: it writes the new key and value into a free slot that every
+// reader reaches no later than the old one, then retires the old slot. It
+// reports false, having done nothing, when there is no such slot: the key's
+// bucket and every bucket before it in the chain are full. Caller holds the
+// mutex.
+//
+// In the key's own bucket, one tophash store brings the new lane in and
+// takes the old one out, so readers see the old slot or the new one. In an
+// earlier bucket, the new lane is published first: from then on a reader
+// scanning from the head finds it before the old one. Until the old lane is
+// cleared the chain holds the key twice, which only iteration would notice,
+// so the chain's dup bit says so meanwhile (dirtybit.go).
+func (pos *iposition[K, V]) moveUpdate(head *ibucket[K, V], s *islot[K, V]) bool {
+	b := pos.b
+	word := b.tophash.load()
+	top := topAt(word, pos.i)
+	if m := matchEmpty(word); m != 0 {
+		j := firstLane(m)
+		b.slots[j].storeWords(s, 0, unsafe.Sizeof(*s))
+		b.tophash.store(withTop(withTop(word, j, top), pos.i, emptyTop))
+		head.state.bump()
+		return true
+	}
+	if pos.free == nil {
+		return false
+	}
+	// locate stops at the key's bucket, so a free slot it found is in an
+	// earlier one.
+	w := head.state.load()
+	head.state.store(w | chainDupBit)
+	pos.free.slots[pos.fi].storeWords(s, 0, unsafe.Sizeof(*s))
+	pos.free.tophash.store(withTop(pos.free.tophash.load(), pos.fi, top))
+	b.tophash.store(withTop(word, pos.i, emptyTop))
+	head.state.store(w + versionOne)
+	return true
+}
+
+// holdsFloats reports whether t's == can hold for values with different
+// bytes, which for pointer-free types means it holds a float.
+func holdsFloats(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return true
+	case reflect.Array:
+		return t.Len() > 0 && holdsFloats(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if holdsFloats(t.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// clear empties the slot pos found by clearing its tophash byte. The words
+// stay until an insert reuses the slot; the caller bumps the version, which
+// is what tells a reader still copying them to try again.
+func (pos *iposition[K, V]) clear() {
+	b := pos.b
+	b.tophash.store(withTop(b.tophash.load(), pos.i, emptyTop))
+}
+
+// forEachSlot calls f for every occupied slot of the chain at head, in chain
+// order, with the slot itself: f reads it with load (atomically), or, on a
+// frozen old chain or under the mutex, as it likes. Passing the slot rather
+// than a copy keeps a copy from escaping to the heap once per slot.
+func (head *ibucket[K, V]) forEachSlot(f func(top uint8, p *islot[K, V])) {
+	for b := head; b != nil; b = b.overflow.Load() {
+		word := b.tophash.load()
+		for m := matchFull(word); m != 0; m &= m - 1 {
+			i := firstLane(m)
+			f(topAt(word, i), &b.slots[i])
+		}
+	}
+}
+
+// icursor appends slots to a new inline chain that starts empty, as cursor
+// does for entries.
+type icursor[K comparable, V any] struct {
+	head *ibucket[K, V] // the chain's head bucket
+	b    *ibucket[K, V] // bucket being filled; nil before the first put
+	i    int            // next free slot in b
+	word uint64         // b's tophash word, stored when b is full or at finish
+}
+
+// put appends s and returns 1 if it allocated an overflow bucket, else 0.
+func (c *icursor[K, V]) put(top uint8, s *islot[K, V]) int {
+	grew := 0
+	switch {
+	case c.b == nil:
+		if debugInvariants && matchFull(c.head.tophash.load()) != 0 {
+			panic("shardmap: evacuating into a chain that is not empty")
+		}
+		c.b = c.head
+	case c.i == bucketCnt:
+		c.b.tophash.store(c.word)
+		next := new(ibucket[K, V])
+		c.b.overflow.Store(next)
+		c.b, c.i, c.word = next, 0, 0
+		grew = 1
+	}
+	c.b.slots[c.i].storeWords(s, 0, unsafe.Sizeof(*s))
+	c.word = withTop(c.word, c.i, top)
+	c.i++
+	return grew
+}
+
+// finish stores the last tophash word and bumps the chain's version.
+func (c *icursor[K, V]) finish() {
+	if c.b != nil {
+		c.b.tophash.store(c.word)
+		c.head.state.bump()
+	}
+}
