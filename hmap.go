@@ -132,6 +132,22 @@ const (
 	chunkMask  = 1<<chunkShift - 1
 )
 
+// ishift is chunkShift for inline buckets: their pieces hold fewer of
+// them, so that a piece stays within the allocator's small size classes
+// (32 KiB), whose allocations come from per-processor caches; a larger one
+// takes the heap lock. It folds to a constant for each K and V.
+func ishift[K comparable, V any]() uint {
+	switch size := unsafe.Sizeof(ibucket[K, V]{}); {
+	case size <= 128:
+		return 8
+	case size <= 256:
+		return 7
+	case size <= 512:
+		return 6
+	}
+	return 5
+}
+
 // table is one bucket array. Everything but old and, while migrating, the
 // pieces is fixed at creation.
 type table[K comparable, V any] struct {
@@ -160,7 +176,11 @@ type table[K comparable, V any] struct {
 func newTable[K comparable, V any](b uint8, inline, lazy bool) *table[K, V] {
 	n := uint64(1) << b
 	t := &table[K, V]{mask: n - 1}
-	npieces := max(n>>chunkShift, 1)
+	shift := uint(chunkShift)
+	if inline {
+		shift = ishift[K, V]()
+	}
+	npieces := max(n>>shift, 1)
 	if inline {
 		t.ipieces = make([]*ibucket[K, V], npieces)
 	} else {
@@ -168,7 +188,7 @@ func newTable[K comparable, V any](b uint8, inline, lazy bool) *table[K, V] {
 	}
 	if !lazy || npieces == 1 {
 		for i := range npieces {
-			t.allocPiece(i << chunkShift)
+			t.allocPiece(i << shift)
 		}
 	}
 	return t
@@ -178,15 +198,15 @@ func newTable[K comparable, V any](b uint8, inline, lazy bool) *table[K, V] {
 // mutex (or owns an unpublished table) and has not yet published anything in
 // that piece.
 func (t *table[K, V]) allocPiece(i uint64) {
-	n := min(t.len(), chunkMask+1)
 	if t.ipieces != nil {
-		if p := &t.ipieces[i>>chunkShift]; *p == nil {
+		n := min(t.len(), 1<<ishift[K, V]())
+		if p := &t.ipieces[i>>ishift[K, V]()]; *p == nil {
 			*p = &make([]ibucket[K, V], n)[0]
 		}
 		return
 	}
 	if p := &t.pieces[i>>chunkShift]; *p == nil {
-		*p = &make([]bucket[K, V], n)[0]
+		*p = &make([]bucket[K, V], min(t.len(), chunkMask+1))[0]
 	}
 }
 
@@ -194,7 +214,7 @@ func (t *table[K, V]) allocPiece(i uint64) {
 // holding the mutex may ask.
 func (t *table[K, V]) allocated(i uint64) bool {
 	if t.ipieces != nil {
-		return t.ipieces[i>>chunkShift] != nil
+		return t.ipieces[i>>ishift[K, V]()] != nil
 	}
 	return t.pieces[i>>chunkShift] != nil
 }
@@ -220,9 +240,10 @@ func (t *table[K, V]) bucket(i uint64) *bucket[K, V] {
 // ibucket returns head bucket i of an inline-layout table. Its piece must
 // exist (see pieces).
 func (t *table[K, V]) ibucket(i uint64) *ibucket[K, V] {
-	// Safety: as in bucket.
-	p := *(**ibucket[K, V])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.ipieces)), uintptr(i>>chunkShift)*unsafe.Sizeof(t.ipieces[0])))
-	return (*ibucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(i&chunkMask)*unsafe.Sizeof(*p)))
+	// Safety: as in bucket, with ishift for chunkShift.
+	shift := ishift[K, V]()
+	p := *(**ibucket[K, V])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(t.ipieces)), uintptr(i>>shift)*unsafe.Sizeof(t.ipieces[0])))
+	return (*ibucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(i&(1<<shift-1))*unsafe.Sizeof(*p)))
 }
 
 // chain returns the entry-layout head bucket for hash h.
