@@ -88,6 +88,14 @@ h2 { font-size: 16px; margin: 0 0 8px; }
   <div class="card"><div class="v" id="coalesced">{{.Snap.Coalesced}}</div><div class="l">coalesced waits</div></div>
   <div class="card"><div class="v" id="evictions">{{.Snap.Evictions}}</div><div class="l">evictions</div></div>
 </div>
+{{with .Snap.Tiers}}<div class="cards">
+  <div class="card"><div class="v" id="near-hits">{{.NearHits}}</div><div class="l">near-tier hits</div></div>
+{{if .Shared}}  <div class="card"><div class="v" id="shared-hits">{{.SharedHits}}</div><div class="l">shared-tier hits</div></div>
+  <div class="card"><div class="v" id="shared-misses">{{.SharedMisses}}</div><div class="l">shared-tier misses</div></div>
+  <div class="card"><div class="v" id="shared-errors">{{.SharedErrors}}</div><div class="l">Redis errors and timeouts</div></div>
+  <div class="card"><div class="v" id="invalidations">{{.Invalidations}}</div><div class="l">invalidations</div></div>
+  <div class="card"><div class="v" id="flushes">{{.Flushes}}</div><div class="l">near-tier flushes</div></div>
+{{end}}</div>{{end}}
 <div class="row">
 <div>
 <h2>Responses</h2>
