@@ -156,10 +156,13 @@ func (m *Map[K, V]) shardFor(h uint64) *shard[K, V] {
 // takes no lock.
 func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 	var h uint64
-	if m.hkind == hashWord64 {
-		// The common case, hashed here: hashFast is over the inlining budget.
+	switch m.hkind {
+	case hashWord64:
+		// The common cases, hashed here: hashFast is over the inlining budget.
 		h = mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
-	} else {
+	case hashComparable:
+		h = maphash.Comparable(m.mseed, key)
+	default:
 		h = m.hash(key)
 	}
 	// The steady state (no migration in this shard) straight through: one
@@ -189,9 +192,19 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 				}
 				value, ok = *new(V), false
 			}
-		} else if e := t.chain(h).find(m.tophash(h), key); e != nil {
-			return e.value, true
 		} else {
+			// bucket.find, written out as above.
+			top := m.tophash(h)
+			head := t.chain(h)
+			touchLines(unsafe.Pointer(head), unsafe.Sizeof(*head))
+			for b := head; b != nil; b = b.overflow.Load() {
+				for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
+					// Safety: firstLane returns 0..7 for a nonzero match word.
+					if e := b.slots[firstLane(mt)&(bucketCnt-1)].Load(); e != nil && e.key == key {
+						return e.value, true
+					}
+				}
+			}
 			return value, false
 		}
 	}

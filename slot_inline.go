@@ -180,19 +180,22 @@ func (b *ibucket[K, V]) find(top uint8, key K) (value V, ok bool) {
 // first, so that their misses overlap the miss on the tophash word instead of
 // following it: which slot a Load reads depends on the tophash word, so
 // without this a Load of a slot on another line than the tophash word waits
-// for two misses in a row. The sizes are constants, so for a bucket of two
-// or three lines this is a few loads with no loop.
-func (b *ibucket[K, V]) touch() {
+// for two misses in a row.
+func (b *ibucket[K, V]) touch() { touchLines(unsafe.Pointer(b), unsafe.Sizeof(*b)) }
+
+// touchLines is touch for a bucket of either layout at p, size bytes long.
+// The sizes are constants, so for a bucket of two or three lines this is a
+// few loads.
+func touchLines(p unsafe.Pointer, size uintptr) {
 	const line = 64
-	size := unsafe.Sizeof(*b)
 	for off := uintptr(line); off < size; off += line {
-		// Safety: off < Sizeof(*b) and is a multiple of 8 in an 8-aligned
+		// Safety: off < size and is a multiple of 8 in an 8-aligned
 		// bucket made of words.
-		atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(b), off)))
+		atomic.LoadUint64((*uint64)(unsafe.Add(p, off)))
 	}
 	// The last word, for the line a bucket that starts late in a line
 	// reaches into.
-	atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(b), size-8)))
+	atomic.LoadUint64((*uint64)(unsafe.Add(p, size-8)))
 }
 
 // loadInline is Load's read of an inline chain: find inside the sequence
