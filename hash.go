@@ -34,7 +34,8 @@ const (
 type hashKind uint8
 
 const (
-	hashComparable hashKind = iota // maphash.Comparable: any comparable K
+	hashNone       hashKind = iota // the zero Map: not made by New
+	hashComparable                 // maphash.Comparable: any comparable K
 	hashWord64                     // 8-byte integer kinds: seeded multiply-mix
 	hashWord32                     // 4-byte integer kinds: seeded multiply-mix
 	hashCustom                     // WithHasher
