@@ -162,6 +162,11 @@ type table[K comparable, V any] struct {
 	// stored, so no reader ever sees a nil piece.
 	pieces  []*bucket[K, V]
 	ipieces []*ibucket[K, V]
+	// flat (entry layout) or iflat (inline layout) is the whole array when
+	// it is one piece, else nil: Load reaches a small table's buckets with
+	// one load fewer. Fixed at creation.
+	flat  *bucket[K, V]
+	iflat *ibucket[K, V]
 	// mask is the bucket count minus one; the count is a power of two.
 	mask uint64
 	// old is the table this one is replacing while a migration runs, nil
@@ -189,6 +194,13 @@ func newTable[K comparable, V any](b uint8, inline, lazy bool) *table[K, V] {
 	if !lazy || npieces == 1 {
 		for i := range npieces {
 			t.allocPiece(i << shift)
+		}
+	}
+	if npieces == 1 {
+		if inline {
+			t.iflat = t.ipieces[0]
+		} else {
+			t.flat = t.pieces[0]
 		}
 	}
 	return t

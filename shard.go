@@ -173,8 +173,15 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 		if m.inline {
 			// ibucket.find, written out: a call here costs a tenth of a
 			// Load of a cached key.
-			head := t.ichain(h)
-			head.touch()
+			var head *ibucket[K, V]
+			if p := t.iflat; p != nil {
+				// One piece: a small table, likely in cache already.
+				// Safety: h&mask < the array's length.
+				head = (*ibucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
+			} else {
+				head = t.ichain(h)
+				head.touch()
+			}
 			if v := head.state.load(); v&chainDirtyBit == 0 {
 				top := m.tophash(h)
 			scan:
@@ -195,8 +202,14 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 		} else {
 			// bucket.find, written out as above.
 			top := m.tophash(h)
-			head := t.chain(h)
-			touchLines(unsafe.Pointer(head), unsafe.Sizeof(*head))
+			var head *bucket[K, V]
+			if p := t.flat; p != nil {
+				// Safety: h&mask < the array's length.
+				head = (*bucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
+			} else {
+				head = t.chain(h)
+				touchLines(unsafe.Pointer(head), unsafe.Sizeof(*head))
+			}
 			for b := head; b != nil; b = b.overflow.Load() {
 				for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
 					// Safety: firstLane returns 0..7 for a nonzero match word.
