@@ -211,3 +211,40 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// TestSetIsNotEvictedByItsOwnDrain is the smallest history TestModel found
+// in which a Set was pushed out by the eviction its own write caused: with
+// the only other candidates already weighed, the policy gave up while over
+// the bound and the final sweep took the new value. A write may evict
+// others, never itself (unless it alone is over the bound).
+func TestSetIsNotEvictedByItsOwnDrain(t *testing.T) {
+	var rec recorder[int, int]
+	c, err := New(Options[int, int]{
+		MaxWeight: 9,
+		Weigher:   func(_ int, v int) uint32 { return uint32(v % 8) },
+		OnEvict:   rec.onEvict,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	load := func(v int) func(context.Context, int) (int, error) {
+		return func(context.Context, int) (int, error) { return v, nil }
+	}
+	for _, kv := range [][2]int{{2, 8}, {0, 23}, {1, 24}, {3, 32}} {
+		if _, err := c.GetOrLoad(context.Background(), kv[0], load(kv[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Set(0, 43)
+	rec.take()
+	c.Set(1, 55) // weight 7 of 9
+	for _, e := range rec.take() {
+		if e.key == 1 && e.value == 55 {
+			t.Fatalf("Set(1, 55) evicted its own value: %v", e.reason)
+		}
+	}
+	if v, ok := c.Get(1); !ok || v != 55 {
+		t.Fatalf("Get(1) = %d, %v after Set(1, 55)", v, ok)
+	}
+}

@@ -266,7 +266,14 @@ func (p *policy[K, V]) evictFromMain(keep *node[K, V], candStart uint32, over fu
 		}
 		switch {
 		case cand == nil && vict == nil:
-			return
+			// Nothing left to weigh against keep but the cache is still
+			// over: take the oldest node that is not keep, so that a
+			// write is never pushed out by its own drain.
+			o := p.other(keep)
+			if o == nil {
+				return
+			}
+			drop(o)
 		case cand == nil:
 			drop(vict)
 		case vict == nil || vict == cand || uint64(cand.weight()) > p.max:
@@ -282,6 +289,19 @@ func (p *policy[K, V]) evictFromMain(keep *node[K, V], candStart uint32, over fu
 			drop(cand)
 		}
 	}
+}
+
+// other returns the oldest node of probation, protected or the window, in
+// that order, that is not keep; nil if keep is all there is.
+func (p *policy[K, V]) other(keep *node[K, V]) *node[K, V] {
+	for _, r := range []*ring[K, V]{&p.probation, &p.protected, &p.window} {
+		for i := r.tail; r.holds(i); i++ {
+			if n := r.at(i); n != keep {
+				return n
+			}
+		}
+	}
+	return nil
 }
 
 // admit reports whether candidate should stay and victim go.
