@@ -283,20 +283,9 @@ func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
 // LoadOrStore returns the existing value for key if present. Otherwise it
 // stores value and returns it. loaded reports whether the key was present.
 func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
-	if v, ok := m.Load(key); ok {
-		return v, true // the common case, through Load's fast path
-	}
-	h := m.hashFast(key)
-	s := m.shardFor(h)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var r slotRef[K, V]
-	s.lookup(m, h, key, &r)
-	if r.found {
-		return r.old, true
-	}
-	s.set(m, &r, key, value)
-	return value, false
+	// The function is called only on a miss, once the lock is held; it
+	// does not escape, so it costs no allocation.
+	return m.LoadOrCompute(key, func() V { return value })
 }
 
 // LoadOrCompute returns the existing value for key if present. Otherwise it
@@ -308,7 +297,7 @@ func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
 // panics, the lock is released, nothing is stored and the panic propagates.
 func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
 	if v, ok := m.Load(key); ok {
-		return v, true
+		return v, true // the common case, through Load's fast path
 	}
 	h := m.hashFast(key)
 	s := m.shardFor(h)
