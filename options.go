@@ -63,7 +63,8 @@ func WithShards(n int) Option {
 	return func(c *config) { c.shards = roundPow2(n) }
 }
 
-// WithHasher replaces the default hash (hash/maphash with a per-Map random
+// WithHasher replaces the default hash (a seeded multiply-mix for integer
+// keys, hash/maphash for the rest, both with a per-Map random
 // seed) with h, called as h(key, seed) with a per-Map random seed. h must be
 // deterministic for a given seed, must not panic, and should spread keys over
 // all 64 bits: the top bits choose the shard and the low bits the bucket. New
