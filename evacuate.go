@@ -55,8 +55,12 @@ const (
 	// per bucket, so that the halved table sits at half the grow threshold.
 	shrinkDivisor = 4
 	// maxAdvance bounds how far one write moves nevacuate over chains that
-	// earlier writes already evacuated out of order.
-	maxAdvance = 1024
+	// earlier writes already evacuated out of order. Each step reads an old
+	// head bucket's state word, a likely cache miss, so the bound is what
+	// keeps such a write from costing a thousand misses; every write still
+	// advances nevacuate by at least one, which is all the finishing
+	// argument needs.
+	maxAdvance = 64
 )
 
 // overLoadFactor reports whether count entries exceed the load factor for

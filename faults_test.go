@@ -455,7 +455,7 @@ func faultIdentity(k, _ uint64) uint64 { return k }
 // migrations that never finish. Writers evacuate the old chain of the key
 // they write, out of order, and then the unit at nevacuate. Evacuating the
 // unit at nevacuate advances nevacuate over already-evacuated units, at most
-// maxAdvance (1024) at a time; if more than 1024 units in a row ahead of
+// maxAdvance at a time; if more than maxAdvance units in a row ahead of
 // nevacuate were already evacuated, nevacuate stops on an evacuated unit.
 // Every later attempt to evacuate that unit returns at once because it is
 // evacuated, without advancing nevacuate, so neither writers nor helping
