@@ -33,7 +33,7 @@ package shardmap
 // average, compacts when it holds as many overflow buckets as buckets (up to
 // 2^15), and, unless WithGrowOnly, shrinks when deletes leave it under a
 // quarter of that load. Each of these makes a new table whose bucket array
-// is not yet allocated (it comes in 256-bucket pieces, see chunkShift), points
+// is not yet allocated (it comes in pieces of at most 32 KiB, see chunkShift), points
 // its old field at the current table, and publishes it. Nothing is allocated
 // in proportion to the table and nothing is copied at that moment; see
 // evacuate.go for how the copy is spread over later operations and why it
@@ -123,8 +123,8 @@ const (
 )
 
 // chunkShift sets the size of the pieces a bucket array is allocated in:
-// 2^chunkShift buckets (22 KiB of entry buckets, 38 KiB of inline
-// uint64->uint64 buckets). A migration allocates its new array one piece at a
+// 2^chunkShift entry buckets (22 KiB), or 2^ishift inline buckets (19 KiB
+// for uint64->uint64). A migration allocates its new array one piece at a
 // time, as evacuation first copies into each, so starting a migration never
 // allocates (or zeroes) anything proportional to the table.
 const (
