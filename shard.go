@@ -299,6 +299,10 @@ func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
 	if v, ok := m.Load(key); ok {
 		return v, true // the common case, through Load's fast path
 	}
+	// A miss hashes the key a second time: passing Load's hash on would
+	// mean a Load that calls its fast path rather than holds it, which
+	// costs a hit more (measured: 231 instructions per hit against 184)
+	// than the second hash costs an insert.
 	h := m.hashFast(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
