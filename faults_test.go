@@ -259,7 +259,7 @@ func TestFaultPanicInCompute(t *testing.T) {
 // into one overflow chain there but spread out in map B, built with the same
 // options: the hash seed is per map, so keys that flood one map do not flood
 // another. It runs for integer keys (the seeded multiply-mix) and for string
-// keys (maphash.String).
+// keys (maphash.Comparable).
 func TestFaultHashFloodingIsPerMap(t *testing.T) {
 	t.Run("uint64", func(t *testing.T) { faultFlood(t, func(i uint64) uint64 { return i }) })
 	t.Run("string", func(t *testing.T) { faultFlood(t, func(i uint64) string { return fmt.Sprintf("key-%d", i) }) })

@@ -42,8 +42,9 @@ const (
 )
 
 // hashKindOf returns the fastest hash that gives K's keys the meaning they
-// have in a Go map. Floats, interfaces and composite keys take
-// maphash.Comparable, which knows about NaN, +0/-0 and dynamic types.
+// have in a Go map. Strings, floats, interfaces and composite keys take
+// maphash.Comparable, which goes straight to the runtime's string hash for
+// strings and knows about NaN, +0/-0 and dynamic types.
 func hashKindOf[K comparable]() hashKind {
 	switch t := reflect.TypeFor[K](); t.Kind() {
 	case reflect.Int, reflect.Uint, reflect.Int64, reflect.Uint64, reflect.Uintptr:
