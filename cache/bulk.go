@@ -45,13 +45,7 @@ func (c *Cache[K, V]) GetAllOrLoad(ctx context.Context, keys []K, load func(ctx 
 	if len(missing) == 0 {
 		return out, nil
 	}
-	switch {
-	case load == nil:
-		return out, ErrNilLoader
-	case c.closed.Load():
-		return out, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := c.canLoad(ctx, load != nil); err != nil {
 		return out, err
 	}
 	waits := make(map[K]*call[V], len(missing))

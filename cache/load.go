@@ -97,13 +97,7 @@ func (c *Cache[K, V]) GetOrLoad(ctx context.Context, key K, load func(ctx contex
 		return v, nil
 	}
 	var zero V
-	switch {
-	case load == nil:
-		return zero, ErrNilLoader
-	case c.closed.Load():
-		return zero, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := c.canLoad(ctx, load != nil); err != nil {
 		return zero, err
 	}
 	cl, leader := c.join(key)
@@ -319,4 +313,16 @@ func (c *Cache[K, V]) invalidate(key K) {
 		c.loading.Add(-1)
 		return nil, shardmap.DeleteOp
 	})
+}
+
+// canLoad reports why a load for a missing key may not start: no loader, a
+// closed cache, or a caller whose context is already done.
+func (c *Cache[K, V]) canLoad(ctx context.Context, haveLoader bool) error {
+	switch {
+	case !haveLoader:
+		return ErrNilLoader
+	case c.closed.Load():
+		return ErrClosed
+	}
+	return ctx.Err()
 }
