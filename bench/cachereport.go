@@ -89,19 +89,7 @@ func hitRatioTable(r Results) string {
 	b.WriteString("|---|---:|" + strings.Repeat("---:|", len(names)) + "\n")
 	for _, t := range r.Traces {
 		for _, size := range hitRatioSizes(r.Config.HitKeys) {
-			base, hasBase := hitRatioOf(r.HitRatio, cacheBaseline, t.Name, size)
-			var cells []string
-			for _, name := range names {
-				h, ok := hitRatioOf(r.HitRatio, name, t.Name, size)
-				switch {
-				case !ok:
-					cells = append(cells, "–")
-				case name == cacheBaseline || !hasBase:
-					cells = append(cells, fmt.Sprintf("%.2f%%", 100*h.Ratio()))
-				default:
-					cells = append(cells, fmt.Sprintf("%.2f%% (%+.2f)", 100*h.Ratio(), 100*(h.Ratio()-base.Ratio())))
-				}
-			}
+			cells := hitRatioCells(r.HitRatio, names, cacheBaseline, t.Name, size)
 			fmt.Fprintf(&b, "| %s | %s (%s) | %s |\n", t.Name, countName(size), sizeShare(size, r.Config.HitKeys), strings.Join(cells, " | "))
 		}
 	}
@@ -242,6 +230,25 @@ func hitRatioNames(hs []HitRatioResult) []string {
 }
 
 // hitRatioOf finds one contender's result in one cell.
+// hitRatioCells returns one table cell per contender in names for one trace
+// and cache size: the hit ratio, and its difference to baseline's in points.
+func hitRatioCells(hs []HitRatioResult, names []string, baseline, trace string, size int) []string {
+	base, hasBase := hitRatioOf(hs, baseline, trace, size)
+	var cells []string
+	for _, name := range names {
+		h, ok := hitRatioOf(hs, name, trace, size)
+		switch {
+		case !ok:
+			cells = append(cells, "–")
+		case name == baseline || !hasBase:
+			cells = append(cells, fmt.Sprintf("%.2f%%", 100*h.Ratio()))
+		default:
+			cells = append(cells, fmt.Sprintf("%.2f%% (%+.2f)", 100*h.Ratio(), 100*(h.Ratio()-base.Ratio())))
+		}
+	}
+	return cells
+}
+
 func hitRatioOf(hs []HitRatioResult, name, trace string, size int) (HitRatioResult, bool) {
 	for _, h := range hs {
 		if h.Contender == name && h.Trace == trace && h.Size == size {
@@ -311,19 +318,7 @@ func traceTable(tr TraceResults) string {
 	b.WriteString("|---|---:|---:|" + strings.Repeat("---:|", len(names)+1) + "\n")
 	for _, t := range tr.Traces {
 		for i, size := range t.Sizes {
-			base, hasBase := hitRatioOf(tr.Results, baseline, t.Name, size)
-			var cells []string
-			for _, name := range names {
-				h, ok := hitRatioOf(tr.Results, name, t.Name, size)
-				switch {
-				case !ok:
-					cells = append(cells, "–")
-				case name == baseline || !hasBase:
-					cells = append(cells, fmt.Sprintf("%.2f%%", 100*h.Ratio()))
-				default:
-					cells = append(cells, fmt.Sprintf("%.2f%% (%+.2f)", 100*h.Ratio(), 100*(h.Ratio()-base.Ratio())))
-				}
-			}
+			cells := hitRatioCells(tr.Results, names, baseline, t.Name, size)
 			peak := "–"
 			if h, ok := hitRatioOf(tr.Results, cacheBaseline, t.Name, size); ok && h.Peak > 0 {
 				peak = fmt.Sprintf("%d (%.1fx)", h.Peak, float64(h.Peak)/float64(size))
