@@ -229,7 +229,6 @@ func hitRatioNames(hs []HitRatioResult) []string {
 	return names
 }
 
-// hitRatioOf finds one contender's result in one cell.
 // hitRatioCells returns one table cell per contender in names for one trace
 // and cache size: the hit ratio, and its difference to baseline's in points.
 func hitRatioCells(hs []HitRatioResult, names []string, baseline, trace string, size int) []string {
@@ -249,6 +248,7 @@ func hitRatioCells(hs []HitRatioResult, names []string, baseline, trace string, 
 	return cells
 }
 
+// hitRatioOf finds one contender's result in one cell.
 func hitRatioOf(hs []HitRatioResult, name, trace string, size int) (HitRatioResult, bool) {
 	for _, h := range hs {
 		if h.Contender == name && h.Trace == trace && h.Size == size {
