@@ -11,23 +11,27 @@ import (
 // A key's 64-bit hash is split three ways, so that no two decisions share
 // bits:
 //
-//	bits 63 .. 64-shardBits        the shard (top bits)
-//	bits 63-shardBits .. 56-shardBits  the tophash byte kept per slot
-//	bits B-1 .. 0                  the bucket within the shard's table (low bits)
+//	bits 63 .. 64-shardBits            the shard (top bits)
+//	bits 62-shardBits .. 56-shardBits  the tophash byte kept per slot (7 bits)
+//	bits B-1 .. 0                      the bucket within the shard's table (low bits)
 //
 // shardBits is at most maxShardBits, so the tophash byte always comes from bit
 // 40 or above and never overlaps a bucket index until a single shard holds
 // 2^40 buckets.
+//
+// A tophash byte always has its high bit set (tophash), so an occupied lane
+// is never zero, emptyTop: the high bits alone tell full lanes from empty
+// ones, and the cheap SWAR zero-byte test in matchTop can only err towards an
+// occupied lane (see there).
 
 const (
 	// emptyTop marks an empty slot in a bucket's tophash word.
 	emptyTop = 0
-	// minTop replaces a computed tophash of 0, which would read as empty.
-	minTop = 1
+	// fullTop is set in every occupied slot's tophash byte.
+	fullTop = 0x80
 
 	lsbs = 0x0101010101010101
 	msbs = 0x8080808080808080
-	low7 = 0x7f7f7f7f7f7f7f7f
 )
 
 // hashKind selects how a Map hashes its keys; New picks it from K once.
@@ -101,34 +105,30 @@ func mixWord(x, seed uint64) uint64 {
 	return hi ^ lo
 }
 
-// tophash returns the byte kept in a slot's tophash lane for a key with hash h.
+// tophash returns the byte kept in a slot's tophash lane for a key with hash
+// h: seven hash bits and fullTop.
 func (m *Map[K, V]) tophash(h uint64) uint8 {
-	top := uint8(h >> (m.topShift & 63)) // topShift < 64; the mask spares the check
-	if top == emptyTop {
-		top = minTop
-	}
-	return top
+	return uint8(h>>(m.topShift&63)) | fullTop // topShift < 64; the mask spares the check
 }
 
-// zeroBytes returns a word with the high bit of every zero byte of x set and
-// all other bits clear. Unlike the common (x-lsbs)&^x&msbs trick it is exact:
-// a zero byte never borrows into its neighbour, so an occupied slot is never
-// mistaken for an empty one.
-func zeroBytes(x uint64) uint64 {
-	return ^((x & low7) + low7 | x) & msbs
-}
-
-// matchTop returns the lanes of a tophash word equal to top, one high bit per
-// matching byte.
+// matchTop returns the lanes of a tophash word that may hold top, one high
+// bit per lane. Every lane that holds top is reported. So may, rarely, an
+// occupied lane holding top^1 just above a matching lane, where the
+// subtraction's borrow turns its 0x01 into 0xff: the key comparison every
+// caller makes rejects it, since that slot's key has another hash. Because
+// top has its high bit set and an empty lane is zero, an empty lane xors to
+// a byte with its high bit set, which the test masks out: an empty lane is
+// never reported.
 func matchTop(word uint64, top uint8) uint64 {
-	return zeroBytes(word ^ lsbs*uint64(top))
+	x := word ^ lsbs*uint64(top)
+	return (x - lsbs) &^ x & msbs
 }
 
-// matchEmpty returns the empty lanes of a tophash word.
-func matchEmpty(word uint64) uint64 { return zeroBytes(word) }
+// matchEmpty returns the empty lanes of a tophash word, one high bit each.
+func matchEmpty(word uint64) uint64 { return ^word & msbs }
 
-// matchFull returns the occupied lanes of a tophash word.
-func matchFull(word uint64) uint64 { return ^zeroBytes(word) & msbs }
+// matchFull returns the occupied lanes of a tophash word, one high bit each.
+func matchFull(word uint64) uint64 { return word & msbs }
 
 // firstLane returns the slot index of the lowest lane set in a match word.
 func firstLane(match uint64) int { return bits.TrailingZeros64(match) >> 3 }

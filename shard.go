@@ -155,14 +155,14 @@ func (m *Map[K, V]) shardFor(h uint64) *shard[K, V] {
 // Load returns the value stored for key, and whether it was present. It
 // takes no lock.
 func (m *Map[K, V]) Load(key K) (value V, ok bool) {
+	// The common cases, hashed here: hashFast is over the inlining budget.
+	// Integer keys first: their test is the only one they pay.
 	var h uint64
-	switch m.hkind {
-	case hashWord64:
-		// The common cases, hashed here: hashFast is over the inlining budget.
+	if k := m.hkind; k == hashWord64 {
 		h = mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
-	case hashComparable:
+	} else if k == hashComparable {
 		h = maphash.Comparable(m.mseed, key)
-	default:
+	} else {
 		h = m.hash(key)
 	}
 	// The steady state (no migration in this shard) straight through: one
