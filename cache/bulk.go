@@ -118,7 +118,7 @@ func (c *Cache[K, V]) loadAll(ctx context.Context, keys []K, calls []*call[V], l
 	for i, k := range keys {
 		if n, ok := c.index.Load(k); ok && !n.expired(now) {
 			done[i] = true
-			c.complete(k, calls[i], n.value, 0, nil, false)
+			c.complete(k, calls[i], n.load(c.vmode), 0, nil, false)
 			continue
 		}
 		need = append(need, k)

@@ -5,7 +5,11 @@
 // A hit takes no lock and writes nothing shared. Writers change the index
 // at once and hand the change to the eviction policy through a bounded
 // buffer (see Cache for what that promises), so writers of different keys
-// do not wait for one another.
+// do not wait for one another. A Set that replaces the value of an entry
+// with no time to live, where the value is one atomic word (an integer, a
+// float, a pointer, a map, a channel) and weighs what the old one did,
+// writes it into the entry in place: it allocates nothing and leaves the
+// policy nothing to do.
 //
 // Beyond Get, Set and Delete: GetOrLoad and GetAllOrLoad load missing keys
 // (one loader call per key however many callers wait, one call for a whole
@@ -21,15 +25,20 @@ package cache
 // weight, the deadline if any, and the policy's bookkeeping. Get is
 // Map.Load (lock-free), a deadline check for an entry that has one, and
 // touch: one atomic load, and a compare-and-swap while the node's hit count
-// is below 15. Nodes are never changed where a reader could see it: Set
-// builds a new node and swaps it into the index.
+// is below 15. A node's key, weight and deadline never change while it is
+// in the index. Its value changes only where it fits a word the hardware
+// swaps atomically (value.go): a Set of such a value, with no deadline or
+// refresh time and the old value's weight, swaps it into the node it
+// already has, under the index shard's lock, and is done: no allocation, no
+// write buffer, no policy work. Any other Set builds a new node and swaps
+// it into the index.
 //
 // Policy. W-TinyLFU with a hill-climbed window over CLOCK segments; see
 // policy.go. A hit is recorded on the node, not in a read buffer: the
 // policy reads the count when it next looks at the node, so Get does no
 // other work.
 //
-// Writes. Set, Delete and a load's store reserve a cell of the write buffer
+// Writes. Other Sets, Delete and a load's store reserve a cell of the write buffer
 // (writebuf.go), change the index, and publish the change in the cell.
 // Then they try the policy's mutex: whoever holds it applies the published
 // changes in order, evicting after each one until the cache is within its
@@ -115,7 +124,9 @@ type Cache[K comparable, V any] struct {
 	weight atomic.Uint64
 
 	// The fields below are set by New and never change.
-	max     uint64
+	max uint64
+	// vmode says whether Set may replace a value in its node (value.go).
+	vmode   valueMode
 	weigher func(K, V) uint32
 	ttl     time.Duration
 	refresh time.Duration
@@ -146,6 +157,9 @@ type hooks struct {
 	// noSweeper keeps the background sweeper from starting, for tests
 	// that sweep by hand and must see every removal in step.
 	noSweeper bool
+	// beforeInPlace, if set, runs in setInPlace between the lock-free look
+	// and the locked swap.
+	beforeInPlace func()
 }
 
 // New returns an empty Cache configured by opts, or an error wrapping
@@ -167,6 +181,7 @@ func newCache[K comparable, V any](opts Options[K, V], hk hooks) (*Cache[K, V], 
 		calls:   shardmap.New[K, *call[V]](shardmap.WithShards(16)),
 		buf:     new(writeBuffer[K, V]),
 		max:     max,
+		vmode:   valueModeOf[V](),
 		weigher: opts.Weigher,
 		ttl:     opts.TTL,
 		refresh: opts.RefreshAfter,
@@ -258,7 +273,7 @@ func (c *Cache[K, V]) Get(key K) (value V, ok bool) {
 	}
 	n.touch(a)
 	c.stats.hit()
-	return n.value, true
+	return n.load(c.vmode), true
 }
 
 // Set stores value for key with the cache's default TTL, evicting other
@@ -270,7 +285,8 @@ func (c *Cache[K, V]) Get(key K) (value V, ok bool) {
 // or array holding one), which no Get could find.
 //
 // The value is in the index when Set returns; see Cache for how tightly
-// the bound holds while writes race.
+// the bound holds while writes race. Replacing a value in place (see the
+// package documentation) allocates nothing.
 func (c *Cache[K, V]) Set(key K, value V) {
 	c.set(key, value, c.ttl)
 }
@@ -307,6 +323,10 @@ func (c *Cache[K, V]) set(key K, value V, ttl time.Duration) {
 		rs.fire()
 		return
 	}
+	if ttl <= 0 && c.refresh <= 0 && c.vmode != valueFixed && c.setInPlace(key, value, w, &rs) {
+		rs.fire()
+		return
+	}
 	if ttl > 0 && !c.timed.Load() {
 		c.timed.Store(true)
 	}
@@ -317,6 +337,42 @@ func (c *Cache[K, V]) set(key K, value V, ttl time.Duration) {
 	c.stored(pos, old, loaded, n, now, &rs)
 	c.maintain()
 	rs.fire()
+}
+
+// setInPlace stores value of weight w, with no deadline and no refresh
+// time, in the node key's entry already has, if that node can take it
+// (node.inPlace), and reports whether it did. The swap happens under the
+// index shard's lock, with the node in the index, so that no removal of
+// the node can read its value before the swap and lose the write. The
+// entry keeps its place in the policy, and the write counts as a use, as
+// a replacement's does.
+func (c *Cache[K, V]) setInPlace(key K, value V, w uint32, rs *removals[K, V]) bool {
+	// A lock-free look first: a write that cannot be done in place (a new
+	// key, above all) pays only this read, and it leaves the key's bucket
+	// in the processor's cache for the locked one.
+	if n, ok := c.index.Load(key); !ok || !n.inPlace(w) {
+		return false
+	}
+	if c.hooks.beforeInPlace != nil {
+		c.hooks.beforeInPlace()
+	}
+	c.invalidate(key)
+	var (
+		done   bool
+		oldKey K
+		old    V
+	)
+	c.index.Compute(key, func(cur *node[K, V], ok bool) (*node[K, V], shardmap.ComputeOp) {
+		if ok && cur.inPlace(w) {
+			done, oldKey, old = true, cur.key, cur.swap(c.vmode, value)
+			cur.touch(cur.acc.Load())
+		}
+		return cur, shardmap.CancelOp
+	})
+	if done {
+		rs.add(oldKey, old, Replaced)
+	}
+	return done
 }
 
 // stored completes a write that put n in the index, replacing old if
@@ -558,7 +614,7 @@ func (c *Cache[K, V]) All() iter.Seq2[K, V] {
 			if n.acc.Load()&extBit != 0 && n.expired(c.now()) {
 				continue
 			}
-			if !yield(k, n.value) {
+			if !yield(k, n.load(c.vmode)) {
 				return
 			}
 		}

@@ -68,7 +68,7 @@ func (c *Cache[K, V]) Compute(key K, fn func(old V, found bool) (newValue V, op 
 	c.index.Compute(key, func(cur *node[K, V], ok bool) (*node[K, V], shardmap.ComputeOp) {
 		present, live = ok, ok && !cur.expired(now)
 		if live {
-			ov = cur.value
+			ov = cur.load(c.vmode)
 		}
 		nv, op := fn(ov, live)
 		switch op {
@@ -99,7 +99,7 @@ func (c *Cache[K, V]) Compute(key K, fn func(old V, found bool) (newValue V, op 
 	switch {
 	case n != nil:
 		c.stored(pos, old, present, n, now, &rs)
-		actual, ok = n.value, true
+		actual, ok = n.load(c.vmode), true
 	case old != nil:
 		old.kill()
 		c.count.Add(-1)

@@ -144,7 +144,7 @@ func (c *Cache[K, V]) getOrRefresh(ctx context.Context, key K, load func(context
 	}
 	n.touch(a)
 	c.stats.hit()
-	return n.value, true
+	return n.load(c.vmode), true
 }
 
 // join returns key's call, creating it if there is none; leader reports
@@ -190,7 +190,7 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, cl *call[V], load func(co
 	defer func() { c.complete(key, cl, v, w, err, loaded) }()
 
 	if n, ok := c.index.Load(key); ok && !n.expired(c.now()) && (cl.base == nil || cl.base != any(n)) {
-		v, err = n.value, nil
+		v, err = n.load(c.vmode), nil
 		return
 	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -5,10 +5,10 @@ import (
 	"unsafe"
 )
 
-// This file holds the cache entry, node. A node is immutable to readers
-// once it is in the index, except for its access word; Set builds a new
-// node rather than changing one in place, so that Get can read a node
-// without a lock.
+// This file holds the cache entry, node. Once a node is in the index, only
+// its access word and, for values that fit an atomic word, its value
+// change (value.go); anything else Set changes gets a new node, so that
+// Get can read a node without a lock.
 
 // Bits of node.acc.
 const (
@@ -47,7 +47,10 @@ const (
 // the index entry (shardmap.Map offers no way from an entry's value back to
 // its key).
 type node[K comparable, V any] struct {
-	// key and value are immutable.
+	// key is immutable. value is immutable too unless the cache's
+	// valueMode lets Set swap it, under the lock of the node's index
+	// shard while the node is in the index; it is then read and written
+	// only atomically (node.load, node.swap).
 	key   K
 	value V
 	// acc holds the hit count, deadBit, extBit, the segment and the
