@@ -93,37 +93,18 @@ import (
 // way to the evicting goroutine; each is evicted, or evicts another, as
 // soon as its writer or another gets the policy's lock.
 type Cache[K comparable, V any] struct {
+	// The fields up to stats are read by every Get or Set; they are set by
+	// New, or once, and kept off the cache lines that writers write, so
+	// that a write does not take from readers a line they all hold.
+
 	// index maps keys to nodes. Written by writers (Set, Delete, loads)
 	// and, for evictions and expiry, under mu; read by anyone.
 	index *shardmap.Map[K, *node[K, V]]
 	// calls maps keys to their in-flight loads (load.go).
 	calls *shardmap.Map[K, *call[V]]
-	// loading counts the entries in calls.
-	loading atomic.Int64
-
 	// buf carries writes to the policy.
 	buf *writeBuffer[K, V]
 
-	// mu guards the policy, the heap and sweeping; it is the policy's
-	// lock, taken by whoever applies buf.
-	mu  sync.Mutex
-	pol policy[K, V]
-	exp expiryHeap[K, V]
-	// sweeping is set once the sweeper goroutine is started.
-	sweeping bool
-	// drains counts drains, to pace the climber. Guarded by mu.
-	drains uint32
-
-	// timed is set, once, when the first entry with a deadline is
-	// written; until then writes need not read the clock.
-	timed atomic.Bool
-
-	// count and weight are the number and total weight of the index's
-	// entries, updated by whoever adds or removes one.
-	count  atomic.Int64
-	weight atomic.Uint64
-
-	// The fields below are set by New and never change.
 	max uint64
 	// vmode says whether Set may replace a value in its node (value.go).
 	vmode   valueMode
@@ -137,13 +118,39 @@ type Cache[K comparable, V any] struct {
 	// clock, if not nil, replaces time.Now (Options.Clock or a test hook).
 	clock func() time.Time
 	hooks hooks
-
-	stats  stats
-	closed atomic.Bool
-	lc     *lifecycle
+	lc    *lifecycle
 	// loadCtx is cancelled by Close; every loader's context is cancelled
 	// with it.
 	loadCtx context.Context
+
+	// timed is set, once, when the first entry with a deadline is
+	// written; until then writes need not read the clock.
+	timed atomic.Bool
+	// closed is set, once, by Close.
+	closed atomic.Bool
+
+	// stats counts lookups in striped cells, which its first fields
+	// locate, and writes in counters that end it, on a line of their own.
+	stats stats
+
+	// count and weight are the number and total weight of the index's
+	// entries, updated by whoever adds or removes one.
+	count  atomic.Int64
+	weight atomic.Uint64
+	// loading counts the entries in calls.
+	loading atomic.Int64
+
+	_ [cacheLine]byte // keeps the lines above apart from mu's
+
+	// mu guards the policy, the heap and sweeping; it is the policy's
+	// lock, taken by whoever applies buf.
+	mu  sync.Mutex
+	pol policy[K, V]
+	exp expiryHeap[K, V]
+	// sweeping is set once the sweeper goroutine is started.
+	sweeping bool
+	// drains counts drains, to pace the climber. Guarded by mu.
+	drains uint32
 }
 
 // hooks are test seams; the zero value is production behaviour.
