@@ -3,6 +3,8 @@ package shardmap
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"unsafe"
 )
 
 // debugInvariants turns on invariant checks inside the writers themselves:
@@ -93,8 +95,8 @@ func sourceEvacuated[K comparable, V any](t, old *table[K, V], bi uint64) bool {
 
 // checkChain verifies chain bi of table t: tophash bytes and slots agree,
 // each key sits in the right bucket and (unless shardIdx < 0) the right
-// shard, no key appears twice, and no wide inline update was left marked. It
-// returns the number of entries.
+// shard, no key appears twice, no wide inline update was left marked, and no
+// empty slot keeps a pointer value alive. It returns the number of entries.
 func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, shardIdx int) (int, error) {
 	if t.head(bi).load()&(chainDirtyBit|chainDupBit) != 0 {
 		return 0, errors.New("chain left marked as being written")
@@ -127,9 +129,11 @@ func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, sh
 			word := b.tophash.load()
 			for i := range bucketCnt {
 				if top := topAt(word, i); top != emptyTop {
-					if err := check(top, b.slots[i].load().key); err != nil {
+					if err := check(top, b.slots[i].loadKey()); err != nil {
 						return n, err
 					}
+				} else if t.vp && atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(&b.slots[i].value))) != nil {
+					return n, fmt.Errorf("empty slot %d still holds a pointer value", i)
 				}
 			}
 		}

@@ -57,7 +57,7 @@ func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 		if old != nil {
 			b = old.ichain(h)
 		}
-		return loadInline(b, m.tophash(h), key)
+		return loadInline(b, m.tophash(h), key, t.vp)
 	}
 	b, old := t.readChain(h)
 	if old != nil {
@@ -80,7 +80,7 @@ func (m *Map[K, V]) UnvalidatedLoad(key K) (value V, ok bool) {
 		return m.load(h, key)
 	}
 	b, _ := m.shardFor(h).tbl.Load().ireadChain(h)
-	return b.find(m.tophash(h), key)
+	return b.find(m.tophash(h), key, m.slots == inlinePtrSlots)
 }
 
 // HookedInlineLoad is an inline-layout Load that calls between once, after
@@ -105,7 +105,7 @@ func (m *Map[K, V]) HookedInlineLoad(key K, validate bool, between func()) (valu
 						called = true
 						between()
 					}
-					value, ok = p.loadValue(), true
+					value, ok = p.loadValue(m.slots == inlinePtrSlots), true
 					break scan
 				}
 			}

@@ -90,6 +90,9 @@ type TestHasher struct {
 	// Entries selects the entry layout instead of the inline one that
 	// uint64 keys and values get by default.
 	Entries bool
+	// Boxed makes the model suite drive a Map[uint64, *uint64] instead
+	// (newUintMap), whose values are pointers kept inline.
+	Boxed bool
 }
 
 // Options returns the options that install the hasher and the layout.
@@ -140,6 +143,18 @@ var TestHashers = func() []TestHasher {
 			}
 			hs = append(hs, h)
 		}
+	}
+	return hs
+}()
+
+// ModelHashers is TestHashers plus every hasher over boxed values (the
+// inlinePtrSlots kind): the set the rapid model runs against.
+var ModelHashers = func() []TestHasher {
+	hs := append([]TestHasher(nil), TestHashers...)
+	for _, h := range testHashFns {
+		h.Boxed = true
+		h.Name += "/ptr"
+		hs = append(hs, h)
 	}
 	return hs
 }()

@@ -19,8 +19,9 @@ package shardmap
 //	           (slot_entry.go); used when K or V holds pointers
 //	  inline   a slot holds the key and value themselves, as words written and
 //	           read with atomic stores and loads (slot_inline.go); used when K
-//	           and V are pointer-free and small. No allocation per Store, one
-//	           cache miss fewer per Load, and buckets the GC need not look into
+//	           is pointer-free, V is pointer-free or a single pointer, and the
+//	           pair is small. No allocation per Store, one cache miss fewer per
+//	           Load, and for pointer-free V buckets the GC need not look into
 //	old array  the bucket array being evacuated; readers may still use it
 //	evacuate   copy one old chain's slots into the new array, then set the old
 //	           chain's evacuated bit
@@ -84,7 +85,9 @@ package shardmap
 //     slot and compares its key (it may be empty or another key's); an inline
 //     reader keeps what it read only if the chain's version did not move and
 //     no wide update was in progress meanwhile, so it never returns a torn key
-//     or value.
+//     or value. An inline value that is one pointer is stored and loaded as a
+//     pointer, never as an integer, and a delete clears it only after the
+//     version bump, so a reader that loads the cleared word fails its check.
 //  4. The dirty bits and the version are load-bearing: see dirtybit.go.
 //  5. Migration finishes: every write evacuates at least one old chain, and a
 //     shard nobody writes is finished by readers (see dirtybit.go and
@@ -95,7 +98,9 @@ package shardmap
 // that ignores invariant 2) and TestLinRejectsUnvalidatedInlineReads (a reader
 // that skips invariant 3's version check) are negative controls the
 // linearizability checker must reject; TestInlineSlotsNeverTear rewrites
-// multi-word keys and values under concurrent readers; TestDirtyBitDecidesWhoHelps
+// multi-word keys and values under concurrent readers; TestPtrSlotsKeepValuesAlive
+// and TestPtrSlotsForgetDeletedValues check that the GC sees inline pointer
+// values and that deleted ones are let go; TestDirtyBitDecidesWhoHelps
 // covers invariant 4 and TestStalledMigrationFinishesByReads invariant 5.
 //
 // # Iteration
@@ -148,6 +153,16 @@ func ishift[K comparable, V any]() uint {
 	return 5
 }
 
+// slotKind is how a table's slots hold keys and values; New picks it from K
+// and V (slotsFor), and every table of a Map has the same.
+type slotKind uint8
+
+const (
+	entrySlots     slotKind = iota // pointers to entries (slot_entry.go)
+	inlineSlots                    // pointer-free K and V inline (slot_inline.go)
+	inlinePtrSlots                 // pointer-free K and a one-pointer V inline
+)
+
 // table is one bucket array. Everything but old and, while migrating, the
 // pieces is fixed at creation.
 type table[K comparable, V any] struct {
@@ -169,6 +184,9 @@ type table[K comparable, V any] struct {
 	iflat *ibucket[K, V]
 	// mask is the bucket count minus one; the count is a power of two.
 	mask uint64
+	// vp reports that the slots are inlinePtrSlots: each slot's value word
+	// is a pointer, stored and loaded as one (slot_inline.go).
+	vp bool
 	// old is the table this one is replacing while a migration runs, nil
 	// otherwise. Set before the table is published; cleared under the mutex by
 	// the writer that evacuates the last old chain, which lets the GC take the
@@ -178,9 +196,10 @@ type table[K comparable, V any] struct {
 
 // newTable returns a table with 2^b empty buckets in the given layout. If
 // lazy, pieces of a multi-piece array are left for allocPiece.
-func newTable[K comparable, V any](b uint8, inline, lazy bool) *table[K, V] {
+func newTable[K comparable, V any](b uint8, kind slotKind, lazy bool) *table[K, V] {
+	inline := kind != entrySlots
 	n := uint64(1) << b
-	t := &table[K, V]{mask: n - 1}
+	t := &table[K, V]{mask: n - 1, vp: kind == inlinePtrSlots}
 	shift := uint(chunkShift)
 	if inline {
 		shift = ishift[K, V]()
@@ -233,6 +252,17 @@ func (t *table[K, V]) allocated(i uint64) bool {
 
 // inline reports whether the table uses the inline layout.
 func (t *table[K, V]) inline() bool { return t.ipieces != nil }
+
+// kind returns the table's slot kind.
+func (t *table[K, V]) kind() slotKind {
+	switch {
+	case !t.inline():
+		return entrySlots
+	case t.vp:
+		return inlinePtrSlots
+	}
+	return inlineSlots
+}
 
 // len returns the number of buckets.
 func (t *table[K, V]) len() uint64 { return t.mask + 1 }
@@ -324,7 +354,7 @@ func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K, r *slotRef[K, V]) {
 // locate fills r's position for key in r.t. Caller holds the mutex.
 func (r *slotRef[K, V]) locate(top uint8, key K) {
 	if r.t.inline() {
-		r.ipos, r.old, r.found = r.t.ichain(r.h).locate(top, key)
+		r.ipos, r.old, r.found = r.t.ichain(r.h).locate(top, key, r.t.vp)
 		return
 	}
 	var e *entry[K, V]
@@ -339,7 +369,7 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 	if r.found {
 		// Both bump the version, so that Range sees the change (iter.go).
 		if r.t.inline() {
-			r.ipos.update(r.t.ichain(r.h), key, value, m.rekey)
+			r.ipos.update(r.t.ichain(r.h), key, value, m.rekey, r.t.vp)
 		} else {
 			r.pos.b.slots[r.pos.i].Store(&entry[K, V]{key, value})
 			r.t.chain(r.h).state.bump()
@@ -355,7 +385,7 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 	var overflowed bool
 	if r.t.inline() {
 		head := r.t.ichain(r.h)
-		overflowed = r.ipos.put(top, key, value)
+		overflowed = r.ipos.put(top, key, value, r.t.vp)
 		head.state.bump()
 	} else {
 		head := r.t.chain(r.h)
@@ -372,8 +402,7 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 // holds the mutex.
 func (s *shard[K, V]) remove(m *Map[K, V], r *slotRef[K, V]) {
 	if r.t.inline() {
-		r.ipos.clear()
-		r.t.ichain(r.h).state.bump()
+		r.ipos.clear(r.t.ichain(r.h), r.t.vp)
 	} else {
 		r.pos.clear()
 		r.t.chain(r.h).state.bump()

@@ -332,14 +332,20 @@ func TestLayout(t *testing.T) {
 	assert.Equal(t, uintptr(24+8*16), unsafe.Sizeof(ibucket[uint64, uint64]{}))
 	assert.Equal(t, uintptr(24+8*8), unsafe.Sizeof(ibucket[uint32, uint16]{}))
 	assert.Equal(t, uintptr(24+8*64), unsafe.Sizeof(ibucket[[4]uint64, [4]uint64]{}))
-	assert.True(t, inlineLayout[uint64, uint64]())
-	assert.True(t, inlineLayout[[4]uint64, struct{ a, b float64 }]())
-	assert.True(t, inlineLayout[int32, struct{}]())
-	assert.False(t, inlineLayout[string, uint64](), "strings hold pointers")
-	assert.False(t, inlineLayout[uint64, *int](), "pointers")
-	assert.False(t, inlineLayout[any, int](), "interfaces")
-	assert.False(t, inlineLayout[uint64, [16]uint64](), "a slot over 128 bytes")
-	assert.False(t, inlineLayout[uint64, struct {
+	assert.Equal(t, inlineSlots, slotsFor[uint64, uint64]())
+	assert.Equal(t, inlineSlots, slotsFor[[4]uint64, struct{ a, b float64 }]())
+	assert.Equal(t, inlineSlots, slotsFor[int32, struct{}]())
+	assert.Equal(t, entrySlots, slotsFor[string, uint64](), "strings hold pointers")
+	assert.Equal(t, inlinePtrSlots, slotsFor[uint64, *int](), "one pointer")
+	assert.Equal(t, inlinePtrSlots, slotsFor[[2]int32, map[string]int](), "a map is one pointer")
+	assert.Equal(t, inlinePtrSlots, slotsFor[int, func()](), "a func is one pointer")
+	assert.Equal(t, entrySlots, slotsFor[string, *int](), "a key with a pointer")
+	assert.Equal(t, entrySlots, slotsFor[uint64, []int](), "a slice is three words")
+	assert.Equal(t, entrySlots, slotsFor[uint64, struct{ p *int }](), "only bare pointer kinds")
+	assert.Equal(t, entrySlots, slotsFor[any, int](), "interfaces")
+	assert.Equal(t, entrySlots, slotsFor[uint64, [16]uint64](), "a slot over 128 bytes")
+	assert.Equal(t, entrySlots, slotsFor[[16]uint64, *int](), "a slot over 128 bytes")
+	assert.Equal(t, entrySlots, slotsFor[uint64, struct {
 		a int
 		b []byte
 	}](), "a struct with a slice")

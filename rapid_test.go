@@ -96,6 +96,9 @@ func drawOptions(t *rapid.T, h TestHasher, shards []int) (opts []Option, growOnl
 		seed := rapid.Uint64().Draw(t, "hashSeed")
 		opts = append(opts, WithHasher(func(k, _ uint64) uint64 { return h.Fn(k, seed) }))
 	}
+	if h.Entries {
+		opts = append(opts, withEntryLayout())
+	}
 	opts = append(opts, WithShards(rapid.SampledFrom(shards).Draw(t, "shards")))
 	growOnly = rapid.IntRange(0, 3).Draw(t, "growOnly") == 0
 	if growOnly {
@@ -109,7 +112,7 @@ func drawOptions(t *rapid.T, h TestHasher, shards []int) (opts []Option, growOnl
 
 // uintMachine runs one model-based test of a Map[uint64, uint64].
 type uintMachine struct {
-	m     *Map[uint64, uint64]
+	m     uintMap
 	model map[uint64]uint64
 	tally *migrationTally
 	// hand counts migrations started through StartMigration, by phase.
@@ -664,12 +667,12 @@ func b2u(b bool) uint64 {
 // put every key in one or two chains, which never hold as many overflow
 // buckets as the table has buckets).
 func TestRapidModel(t *testing.T) {
-	for _, h := range TestHashers {
+	for _, h := range ModelHashers {
 		t.Run(h.Name, func(t *testing.T) {
 			var tally migrationTally
 			rapid.Check(t, func(t *rapid.T) {
 				opts, growOnly := drawOptions(t, h, []int{1, 2, 4})
-				sm := &uintMachine{m: New[uint64, uint64](opts...), model: map[uint64]uint64{}, tally: &tally}
+				sm := &uintMachine{m: newUintMap(h, opts...), model: map[uint64]uint64{}, tally: &tally}
 				t.Repeat(sm.actions())
 				for k := range sm.model {
 					sm.checkLoad(t, k)

@@ -42,8 +42,9 @@ type Map[K comparable, V any] struct {
 	minB uint8
 	// growOnly disables shrinking (WithGrowOnly).
 	growOnly bool
-	// inline selects the inline slot layout (slot_inline.go) over entries
-	// (slot_entry.go); New picks it from K and V.
+	// slots is the slot kind every table of the Map uses (slotsFor); inline
+	// is slots != entrySlots, kept apart for Load's first test. Fixed by New.
+	slots  slotKind
 	inline bool
 	// rekey makes an inline update store the key as well as the value: K
 	// holds floats, whose equal keys may differ in their bytes (+0, -0).
@@ -95,7 +96,7 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 	}
 	m := &Map[K, V]{
 		growOnly: cfg.growOnly,
-		inline:   inlineLayout[K, V]() && !cfg.entries,
+		slots:    slotsFor[K, V](),
 		rekey:    holdsFloats(reflect.TypeFor[K]()),
 		hkind:    hashKindOf[K](),
 		seed:     rand.Uint64(),
@@ -109,6 +110,10 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 		}
 		m.hasher, m.hkind = h, hashCustom
 	}
+	if cfg.entries {
+		m.slots = entrySlots
+	}
+	m.inline = m.slots != entrySlots
 	shardBits := uint8(bits.Len(uint(cfg.shards - 1)))
 	m.shardShift = 64 - shardBits
 	m.shardMask = 1<<shardBits - 1
@@ -119,7 +124,7 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 		panic(fmt.Sprintf("shardmap: WithPresize(%d): room for that many entries would not fit in memory", cfg.presize))
 	}
 	for i := range m.shards {
-		m.shards[i].tbl.Store(newTable[K, V](m.minB, m.inline, false))
+		m.shards[i].tbl.Store(newTable[K, V](m.minB, m.slots, false))
 	}
 	return m
 }
@@ -189,7 +194,17 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 					for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
 						// Safety: firstLane returns 0..7 for a nonzero match word.
 						if p := &b.slots[firstLane(mt)&(bucketCnt-1)]; p.loadKey() == key {
-							value, ok = p.loadValue(), true
+							// loadValue, written out (it is over the
+							// inlining budget).
+							switch {
+							case m.slots == inlinePtrSlots:
+								value = p.loadPtrValue()
+							case p.wordValue():
+								value = p.loadWordValue()
+							default:
+								value = p.load(false).value
+							}
+							ok = true
 							break scan
 						}
 					}
@@ -235,7 +250,7 @@ func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 		if old != nil && s.state.shouldHelp() {
 			s.help(m)
 		}
-		return loadInline(b, top, key)
+		return loadInline(b, top, key, t.vp)
 	}
 	b, old := t.readChain(h)
 	if old != nil && s.state.shouldHelp() {
@@ -418,7 +433,7 @@ func (m *Map[K, V]) Clear() {
 		// again, so it reads as the shard did at this instant.
 		s.state.setPhase(phaseIdle)
 		s.nevacuate, s.noverflow = 0, 0
-		s.tbl.Store(newTable[K, V](m.minB, m.inline, false))
+		s.tbl.Store(newTable[K, V](m.minB, m.slots, false))
 		s.count.Store(0)
 		s.mu.Unlock()
 	}

@@ -8,10 +8,19 @@ import (
 )
 
 // The inline layout: a slot holds its key and value themselves, as Go's
-// classic runtime map does, for K and V that hold no pointers. A Store then
-// allocates nothing, a Load reads the bucket and nothing else, and the GC
-// finds one pointer per bucket (the overflow link) instead of one object per
-// entry.
+// classic runtime map does, for K that holds no pointers and V that holds
+// none or is a single pointer. A Store then allocates nothing, a Load reads
+// the bucket and nothing else, and for pointer-free V the GC finds one
+// pointer per bucket (the overflow link) instead of one object per entry.
+//
+// A value that is one pointer (a pointer, map, channel or function: the
+// inlinePtrSlots kind) is the one word of a slot that holds a pointer.
+// Writers store it with atomic.StorePointer, so the GC's write barrier sees
+// it, and readers load it with atomic.LoadPointer, so it is a pointer from
+// the moment it is read; no pointer ever passes through an integer. Deleting
+// a key clears its value word after the version bump, so that the map does
+// not keep the value alive, and a reader that loads the cleared word sees
+// the bump afterwards and tries again.
 //
 // A slot is a whole number of 8-byte words. Writers store them with atomic
 // stores under the shard's mutex; readers load them with atomic loads, so the
@@ -82,11 +91,29 @@ type ibucket[K comparable, V any] struct {
 	slots [bucketCnt]islot[K, V]
 }
 
-// inlineLayout reports whether New should store K and V inline: neither may
-// hold a pointer, and a slot must fit maxInlineSlot.
-func inlineLayout[K comparable, V any]() bool {
-	return unsafe.Sizeof(islot[K, V]{}) <= maxInlineSlot &&
-		pointerFree(reflect.TypeFor[K]()) && pointerFree(reflect.TypeFor[V]())
+// slotsFor returns the slot kind New gives K and V: inline when K holds no
+// pointer, V holds none or is one pointer, and a slot fits maxInlineSlot;
+// entries otherwise.
+func slotsFor[K comparable, V any]() slotKind {
+	if unsafe.Sizeof(islot[K, V]{}) > maxInlineSlot || !pointerFree(reflect.TypeFor[K]()) {
+		return entrySlots
+	}
+	switch v := reflect.TypeFor[V](); {
+	case pointerFree(v):
+		return inlineSlots
+	case onePointer(v):
+		return inlinePtrSlots
+	}
+	return entrySlots
+}
+
+// onePointer reports whether values of type t are a single pointer word.
+func onePointer(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.UnsafePointer, reflect.Map, reflect.Chan, reflect.Func:
+		return true
+	}
+	return false
 }
 
 // pointerFree reports whether values of type t hold no pointers.
@@ -109,46 +136,113 @@ func pointerFree(t reflect.Type) bool {
 	return false
 }
 
+// The islot methods below take vp, true when the value word holds a pointer
+// (inlinePtrSlots): that word is then loaded and stored as a pointer, every
+// other word as an integer.
+
 // load copies the slot with one atomic load per word.
-func (p *islot[K, V]) load() (s islot[K, V]) {
+func (p *islot[K, V]) load(vp bool) (s islot[K, V]) {
 	src, dst := unsafe.Pointer(p), unsafe.Pointer(&s)
-	for off := uintptr(0); off < unsafe.Sizeof(s); off += 8 {
+	end := unsafe.Sizeof(s)
+	if vp {
+		end = unsafe.Offsetof(s.value)
+		s.value = p.loadPtrValue()
+	}
+	for off := uintptr(0); off < end; off += 8 {
 		// Safety: an islot is 8-aligned and a multiple of 8 bytes long, so
-		// every word at off < Sizeof lies inside both slots.
+		// every word at off < Sizeof lies inside both slots; with vp the
+		// words before the value's are the key's, which holds no pointer.
 		*(*uint64)(unsafe.Add(dst, off)) = atomic.LoadUint64((*uint64)(unsafe.Add(src, off)))
 	}
 	return s
 }
 
-// loadKey reads the slot's key with atomic loads: one for a word-sized key,
-// the whole slot otherwise.
+// loadKey reads the slot's key with one atomic load per word it spans. The
+// key holds no pointer; a word it shares with a pointer-free value is
+// loaded whole and the value's bytes dropped.
 func (p *islot[K, V]) loadKey() K {
 	if unsafe.Sizeof(p.key) == 8 {
 		// Safety: the key starts the 8-aligned slot and is one word long.
 		w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&p.key)))
 		return *(*K)(unsafe.Pointer(&w))
 	}
-	return p.load().key
+	var buf [maxInlineSlot / 8]uint64
+	for off := uintptr(0); off < unsafe.Sizeof(p.key); off += 8 {
+		// Safety: off < Sizeof(key) <= Sizeof(islot) <= maxInlineSlot, and
+		// the word at off lies inside the 8-aligned, word-sized slot.
+		buf[off/8] = atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(p), off)))
+	}
+	return *(*K)(unsafe.Pointer(&buf))
 }
 
 // loadValue reads the slot's value with atomic loads: one for a value that
-// is one aligned word, the whole slot otherwise.
-func (p *islot[K, V]) loadValue() V {
-	if unsafe.Sizeof(p.value) == 8 && unsafe.Offsetof(p.value)%8 == 0 {
-		// Safety: the value is one aligned word inside the slot.
-		w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&p.value)))
-		return *(*V)(unsafe.Pointer(&w))
+// is one aligned word (always the case with vp), the whole slot otherwise.
+func (p *islot[K, V]) loadValue(vp bool) V {
+	switch {
+	case vp:
+		return p.loadPtrValue()
+	case p.wordValue():
+		return p.loadWordValue()
 	}
-	return p.load().value
+	return p.load(false).value
+}
+
+// wordValue reports whether the value is one aligned word; a constant for
+// each K and V, so tests of it compile away.
+func (p *islot[K, V]) wordValue() bool {
+	return unsafe.Sizeof(p.value) == 8 && unsafe.Offsetof(p.value)%8 == 0
+}
+
+// loadWordValue is loadValue for a pointer-free value that is one aligned
+// word. It and loadPtrValue are small enough to be inlined into Load, where
+// loadValue is not.
+func (p *islot[K, V]) loadWordValue() V {
+	// Safety: callers check wordValue: the value is one aligned word.
+	w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&p.value)))
+	return *(*V)(unsafe.Pointer(&w))
+}
+
+// loadPtrValue is loadValue for a value that is one pointer.
+func (p *islot[K, V]) loadPtrValue() V {
+	// Safety: only inlinePtrSlots tables call this, whose V is one pointer
+	// word at an aligned offset.
+	w := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(&p.value)))
+	return *(*V)(unsafe.Pointer(&w))
+}
+
+// storeValue stores a value that is one aligned word with one atomic store.
+// Caller holds the mutex.
+func (p *islot[K, V]) storeValue(value V, vp bool) {
+	// Safety: callers check that the value is one aligned word (vp implies it).
+	if vp {
+		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&p.value)), *(*unsafe.Pointer)(unsafe.Pointer(&value)))
+		return
+	}
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&p.value)), *(*uint64)(unsafe.Pointer(&value)))
 }
 
 // storeWords stores the words of s from byte offset from up to (not
 // including) to into the slot, one atomic store each. Caller holds the mutex.
-func (p *islot[K, V]) storeWords(s *islot[K, V], from, to uintptr) {
+func (p *islot[K, V]) storeWords(s *islot[K, V], from, to uintptr, vp bool) {
 	src, dst := unsafe.Pointer(s), unsafe.Pointer(p)
 	for off := from; off < to; off += 8 {
-		// Safety: from and to are multiples of 8 within Sizeof(islot).
+		if vp && off == unsafe.Offsetof(s.value) {
+			p.storeValue(s.value, true)
+			continue
+		}
+		// Safety: from and to are multiples of 8 within Sizeof(islot), and
+		// the word at off is not the value's pointer.
 		atomic.StoreUint64((*uint64)(unsafe.Add(dst, off)), *(*uint64)(unsafe.Add(src, off)))
+	}
+}
+
+// forget clears a retired slot's value word if it holds a pointer, so that
+// the map does not keep the value alive. Caller holds the mutex and has
+// already bumped the chain's version, so a reader that loads the nil sees
+// the bump when it validates.
+func (p *islot[K, V]) forget(vp bool) {
+	if vp {
+		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&p.value)), nil)
 	}
 }
 
@@ -164,12 +258,12 @@ func valueWords[K comparable, V any]() (from, to uintptr) {
 
 // find scans the chain starting at b for key. It takes no lock; the caller
 // validates the result with the chain's version (loadInline).
-func (b *ibucket[K, V]) find(top uint8, key K) (value V, ok bool) {
+func (b *ibucket[K, V]) find(top uint8, key K, vp bool) (value V, ok bool) {
 	for ; b != nil; b = b.overflow.Load() {
 		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
 			// Safety: firstLane returns 0..7 for a nonzero match word.
 			if p := &b.slots[firstLane(m)&(bucketCnt-1)]; p.loadKey() == key {
-				return p.loadValue(), true
+				return p.loadValue(vp), true
 			}
 		}
 	}
@@ -200,10 +294,10 @@ func touchLines(p unsafe.Pointer, size uintptr) {
 
 // loadInline is Load's read of an inline chain: find inside the sequence
 // lock, retried until a copy validates.
-func loadInline[K comparable, V any](head *ibucket[K, V], top uint8, key K) (value V, ok bool) {
+func loadInline[K comparable, V any](head *ibucket[K, V], top uint8, key K, vp bool) (value V, ok bool) {
 	for try := 0; ; try++ {
 		if v := head.state.load(); v&chainDirtyBit == 0 {
-			value, ok = head.find(top, key)
+			value, ok = head.find(top, key, vp)
 			if sameVersion(v, head.state.load()) {
 				return value, ok
 			}
@@ -230,14 +324,14 @@ type iposition[K comparable, V any] struct {
 
 // locate scans the chain at head for key and returns its position and
 // value. The caller holds the mutex, so the chain cannot change underneath it.
-func (head *ibucket[K, V]) locate(top uint8, key K) (pos iposition[K, V], value V, found bool) {
+func (head *ibucket[K, V]) locate(top uint8, key K, vp bool) (pos iposition[K, V], value V, found bool) {
 	for b := head; b != nil; b = b.overflow.Load() {
 		word := b.tophash.load()
 		for m := matchTop(word, top); m != 0; m &= m - 1 {
 			i := firstLane(m)
-			if s := b.slots[i].load(); s.key == key {
+			if p := &b.slots[i]; p.loadKey() == key {
 				pos.b, pos.i = b, i
-				return pos, s.value, true
+				return pos, p.loadValue(vp), true
 			}
 		}
 		if pos.free == nil {
@@ -253,13 +347,13 @@ func (head *ibucket[K, V]) locate(top uint8, key K) (pos iposition[K, V], value 
 // put stores key and value in the empty slot pos found, or in a new overflow
 // bucket, and reports whether it allocated one. The caller holds the mutex
 // and bumps the chain's version afterwards.
-func (pos *iposition[K, V]) put(top uint8, key K, value V) (overflowed bool) {
+func (pos *iposition[K, V]) put(top uint8, key K, value V, vp bool) (overflowed bool) {
 	b, i := pos.free, pos.fi
 	if b == nil {
 		b, i = new(ibucket[K, V]), 0
 	}
 	s := islot[K, V]{key: key, value: value}
-	b.slots[i].storeWords(&s, 0, unsafe.Sizeof(s))
+	b.slots[i].storeWords(&s, 0, unsafe.Sizeof(s), vp)
 	b.tophash.store(withTop(b.tophash.load(), i, top))
 	if b != pos.free {
 		pos.last.overflow.Store(b)
@@ -274,31 +368,31 @@ func (pos *iposition[K, V]) put(top uint8, key K, value V) (overflowed bool) {
 // key equals the stored key but, for float keys, may differ in its bytes
 // (+0 and -0); as in a Go map, the slot then takes the new key, so New sets
 // rekey for key types that hold floats.
-func (pos *iposition[K, V]) update(head *ibucket[K, V], key K, value V, rekey bool) {
+func (pos *iposition[K, V]) update(head *ibucket[K, V], key K, value V, rekey, vp bool) {
 	p := &pos.b.slots[pos.i]
 	if !rekey && unsafe.Sizeof(p.value) == 8 && unsafe.Offsetof(p.value)%8 == 0 {
 		// The value is one aligned word: store just that.
-		atomic.StoreUint64((*uint64)(unsafe.Pointer(&p.value)), *(*uint64)(unsafe.Pointer(&value)))
+		p.storeValue(value, vp)
 		head.state.bump()
 		return
 	}
-	s := p.load()
+	s := p.load(vp)
 	s.key, s.value = key, value
 	from, to := valueWords[K, V]()
 	if rekey {
 		from, to = 0, unsafe.Sizeof(s)
 	}
 	if to-from <= 8 {
-		p.storeWords(&s, from, to) // one atomic store: readers see old or new
+		p.storeWords(&s, from, to, vp) // one atomic store: readers see old or new
 		head.state.bump()
 		return
 	}
-	if pos.moveUpdate(head, &s) {
+	if pos.moveUpdate(head, &s, vp) {
 		return
 	}
 	w := head.state.load()
 	head.state.store(w | chainDirtyBit)
-	p.storeWords(&s, from, to)
+	p.storeWords(&s, from, to, vp)
 	head.state.store(w + versionOne)
 }
 
@@ -315,15 +409,16 @@ func (pos *iposition[K, V]) update(head *ibucket[K, V], key K, value V, rekey bo
 // scanning from the head finds it before the old one. Until the old lane is
 // cleared the chain holds the key twice, which only iteration would notice,
 // so the chain's dup bit says so meanwhile (dirtybit.go).
-func (pos *iposition[K, V]) moveUpdate(head *ibucket[K, V], s *islot[K, V]) bool {
+func (pos *iposition[K, V]) moveUpdate(head *ibucket[K, V], s *islot[K, V], vp bool) bool {
 	b := pos.b
 	word := b.tophash.load()
 	top := topAt(word, pos.i)
 	if m := matchEmpty(word); m != 0 {
 		j := firstLane(m)
-		b.slots[j].storeWords(s, 0, unsafe.Sizeof(*s))
+		b.slots[j].storeWords(s, 0, unsafe.Sizeof(*s), vp)
 		b.tophash.store(withTop(withTop(word, j, top), pos.i, emptyTop))
 		head.state.bump()
+		b.slots[pos.i].forget(vp)
 		return true
 	}
 	if pos.free == nil {
@@ -333,10 +428,11 @@ func (pos *iposition[K, V]) moveUpdate(head *ibucket[K, V], s *islot[K, V]) bool
 	// earlier one.
 	w := head.state.load()
 	head.state.store(w | chainDupBit)
-	pos.free.slots[pos.fi].storeWords(s, 0, unsafe.Sizeof(*s))
+	pos.free.slots[pos.fi].storeWords(s, 0, unsafe.Sizeof(*s), vp)
 	pos.free.tophash.store(withTop(pos.free.tophash.load(), pos.fi, top))
 	b.tophash.store(withTop(word, pos.i, emptyTop))
 	head.state.store(w + versionOne)
+	b.slots[pos.i].forget(vp)
 	return true
 }
 
@@ -358,12 +454,15 @@ func holdsFloats(t reflect.Type) bool {
 	return false
 }
 
-// clear empties the slot pos found by clearing its tophash byte. The words
-// stay until an insert reuses the slot; the caller bumps the version, which
-// is what tells a reader still copying them to try again.
-func (pos *iposition[K, V]) clear() {
+// clear empties the slot pos found: it clears the tophash byte, bumps the
+// chain's version, which is what tells a reader still copying the slot to
+// try again, and then forgets a pointer value. The other words stay until an
+// insert reuses the slot. Caller holds the mutex.
+func (pos *iposition[K, V]) clear(head *ibucket[K, V], vp bool) {
 	b := pos.b
 	b.tophash.store(withTop(b.tophash.load(), pos.i, emptyTop))
+	head.state.bump()
+	b.slots[pos.i].forget(vp)
 }
 
 // forEachSlot calls f for every occupied slot of the chain at head, in chain
@@ -387,6 +486,7 @@ type icursor[K comparable, V any] struct {
 	b    *ibucket[K, V] // bucket being filled; nil before the first put
 	i    int            // next free slot in b
 	word uint64         // b's tophash word, stored when b is full or at finish
+	vp   bool           // the value word holds a pointer (inlinePtrSlots)
 }
 
 // put appends s and returns 1 if it allocated an overflow bucket, else 0.
@@ -405,7 +505,7 @@ func (c *icursor[K, V]) put(top uint8, s *islot[K, V]) int {
 		c.b, c.i, c.word = next, 0, 0
 		grew = 1
 	}
-	c.b.slots[c.i].storeWords(s, 0, unsafe.Sizeof(*s))
+	c.b.slots[c.i].storeWords(s, 0, unsafe.Sizeof(*s), c.vp)
 	c.word = withTop(c.word, c.i, top)
 	c.i++
 	return grew
