@@ -38,14 +38,18 @@ package cache
 // policy reads the count when it next looks at the node, so Get does no
 // other work.
 //
-// Writes. Other Sets, Delete and a load's store reserve a cell of the write buffer
-// (writebuf.go), change the index, and publish the change in the cell.
-// Then they try the policy's mutex: whoever holds it applies the published
-// changes in order, evicting after each one until the cache is within its
-// bound, and looks again after unlocking, so no change is left behind. A
-// writer that finds the buffer full takes the mutex and drains it: writers
-// can be slowed, never dropped. Because the cell is reserved before the
-// index changes, the index holds at most writeBufferSize entries the policy
+// Writes. Every write but an in-place swap reserves a cell of the write
+// buffer (writebuf.go), changes the index, and publishes the change in the
+// cell. A Set does the first two in one locked step of the key's index
+// shard, where it also decides on a swap in place: it reserves its cell
+// there without waiting, and only if the buffer is full does it wait for a
+// cell outside the lock and store then. Delete and a load's store reserve
+// first. Then writers try the policy's mutex: whoever holds it applies the
+// published changes in order, evicting after each one until the cache is
+// within its bound, and looks again after unlocking, so no change is left
+// behind. A writer that finds the buffer full takes the mutex and drains
+// it: writers can be slowed, never dropped. Because the cell is reserved
+// before the index changes, the index holds at most writeBufferSize
 // has not yet accounted for.
 //
 // Accounting. Len and Weight count what the index holds; the writer that
@@ -164,9 +168,6 @@ type hooks struct {
 	// noSweeper keeps the background sweeper from starting, for tests
 	// that sweep by hand and must see every removal in step.
 	noSweeper bool
-	// beforeInPlace, if set, runs in setInPlace between the lock-free look
-	// and the locked swap.
-	beforeInPlace func()
 }
 
 // New returns an empty Cache configured by opts, or an error wrapping
@@ -330,56 +331,73 @@ func (c *Cache[K, V]) set(key K, value V, ttl time.Duration) {
 		rs.fire()
 		return
 	}
-	if ttl <= 0 && c.refresh <= 0 && c.vmode != valueFixed && c.setInPlace(key, value, w, &rs) {
-		rs.fire()
-		return
-	}
 	if ttl > 0 && !c.timed.Load() {
 		c.timed.Store(true)
 	}
-	n := newNode(key, value, w, deadline(now, ttl), c.refreshAt(now))
-	pos := c.reserve()
 	c.invalidate(key)
-	old, loaded := c.index.LoadAndStore(key, n)
-	c.stored(pos, old, loaded, n, now, &rs)
-	c.maintain()
+	if !c.write(key, value, w, ttl, now, &rs) {
+		// The write buffer was full: wait for a cell, then store.
+		n := newNode(key, value, w, deadline(now, ttl), c.refreshAt(now))
+		pos := c.reserve()
+		old, loaded := c.index.LoadAndStore(key, n)
+		c.stored(pos, old, loaded, n, now, &rs)
+		c.maintain()
+	}
 	rs.fire()
 }
 
-// setInPlace stores value of weight w, with no deadline and no refresh
-// time, in the node key's entry already has, if that node can take it
-// (node.inPlace), and reports whether it did. The swap happens under the
-// index shard's lock, with the node in the index, so that no removal of
-// the node can read its value before the swap and lose the write. The
-// entry keeps its place in the policy, and the write counts as a use, as
-// a replacement's does.
-func (c *Cache[K, V]) setInPlace(key K, value V, w uint32, rs *removals[K, V]) bool {
-	// A lock-free look first: a write that cannot be done in place (a new
-	// key, above all) pays only this read, and it leaves the key's bucket
-	// in the processor's cache for the locked one.
-	if n, ok := c.index.Load(key); !ok || !n.inPlace(w) {
-		return false
+// write does a Set's work on the index in one locked step of key's index
+// shard, unless the write buffer is full, and reports whether it did. A
+// value that can replace the old one in its node (node.inPlace; ttl and
+// refresh time none) is swapped in: the entry keeps its place in the
+// policy, and the write counts as a use, as a replacement's does.
+// Otherwise it reserves a write buffer cell without waiting, stores a new
+// node, and publishes it once the lock is released. Swapping under the
+// shard's lock, with the node in the index, means that whoever removes the
+// node, under the same lock, reads its final value: no swapped-in value is
+// lost with a node that left the index.
+func (c *Cache[K, V]) write(key K, value V, w uint32, ttl time.Duration, now int64, rs *removals[K, V]) bool {
+	inPlace := ttl <= 0 && c.refresh <= 0 && c.vmode != valueFixed
+	var n *node[K, V]
+	if !inPlace {
+		// Made before the lock is taken: this write needs it anyway.
+		n = newNode(key, value, w, deadline(now, ttl), c.refreshAt(now))
 	}
-	if c.hooks.beforeInPlace != nil {
-		c.hooks.beforeInPlace()
-	}
-	c.invalidate(key)
 	var (
-		done   bool
-		oldKey K
-		old    V
+		swapped, loaded, reserved bool
+		oldKey                    K
+		oldValue                  V
+		old                       *node[K, V]
+		pos                       uint64
 	)
 	c.index.Compute(key, func(cur *node[K, V], ok bool) (*node[K, V], shardmap.ComputeOp) {
-		if ok && cur.inPlace(w) {
-			done, oldKey, old = true, cur.key, cur.swap(c.vmode, value)
+		if ok && inPlace && cur.inPlace(w) {
+			swapped, oldKey, oldValue = true, cur.key, cur.swap(c.vmode, value)
 			cur.touch(cur.acc.Load())
+			return cur, shardmap.CancelOp
 		}
-		return cur, shardmap.CancelOp
+		// Reserved before the index changes, as reserve's callers do;
+		// but without waiting, since draining takes c.mu, which must not
+		// be taken under a shard's lock.
+		if pos, reserved = c.buf.reserve(); !reserved {
+			return cur, shardmap.CancelOp
+		}
+		if n == nil {
+			n = newNode(key, value, w, 0, 0)
+		}
+		old, loaded = cur, ok
+		return n, shardmap.UpdateOp
 	})
-	if done {
-		rs.add(oldKey, old, Replaced)
+	switch {
+	case swapped:
+		rs.add(oldKey, oldValue, Replaced)
+	case reserved:
+		c.stored(pos, old, loaded, n, now, rs)
+		c.maintain()
+	default:
+		return false
 	}
-	return done
+	return true
 }
 
 // stored completes a write that put n in the index, replacing old if
@@ -393,7 +411,9 @@ func (c *Cache[K, V]) stored(pos uint64, old *node[K, V], loaded bool, n *node[K
 		return
 	}
 	old.kill()
-	c.weight.Add(uint64(n.weight()) - uint64(old.weight()))
+	if d := uint64(n.weight()) - uint64(old.weight()); d != 0 {
+		c.weight.Add(d) // not when the weight stays: the line is shared
+	}
 	c.buf.publish(pos, change[K, V]{old: old, n: n})
 	if old.expired(now) {
 		c.stats.expirations.Add(1)

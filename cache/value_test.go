@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -177,64 +176,28 @@ func raceRemovals[V comparable](t *testing.T, mk func(int) V, id func(V) int) {
 	}
 }
 
-// TestSetInPlaceAfterRemoval removes, replaces or evicts the entry between
-// the lock-free look of an in-place Set and its locked swap, and checks
-// that the Set still stores its value and that what it replaced is
-// reported once.
-func TestSetInPlaceAfterRemoval(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		between func(c *Cache[int, int])
-		// reported is what OnEvict must have seen, in order.
-		reported []event[int, int]
-	}{
-		{"deleted", func(c *Cache[int, int]) { c.Delete(1) }, []event[int, int]{{1, 10, Deleted}}},
-		{"replaced by a new node", func(c *Cache[int, int]) { c.SetWithTTL(1, 11, time.Hour) }, []event[int, int]{{1, 10, Replaced}, {1, 11, Replaced}}},
-		{"evicted", func(c *Cache[int, int]) {
-			// New keys, each used once more than key 1, until one of
-			// them pushes key 1 out.
-			for k := 2; k < 1000; k++ {
-				c.Set(k, k)
-				c.Get(k)
-				if _, ok := c.index.Load(1); !ok {
-					return
-				}
-			}
-			panic("key 1 was never evicted")
-		}, []event[int, int]{{1, 10, Evicted}}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var rec recorder[int, int]
-			var c *Cache[int, int]
-			once := false
-			c, err := newCache(Options[int, int]{MaxEntries: 2, OnEvict: rec.onEvict}, hooks{noSweeper: true, beforeInPlace: func() {
-				if !once {
-					once = true
-					tc.between(c)
-				}
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.Set(1, 10)
-			c.Set(1, 12)
-			if !once {
-				t.Fatal("the second Set did not try to replace the value in place")
-			}
-			if v, ok := c.Get(1); !ok || v != 12 {
-				t.Fatalf("Get(1) = %d, %v after Set(1, 12); want 12, true", v, ok)
-			}
-			var got []event[int, int]
-			for _, e := range rec.take() {
-				if e.key == 1 {
-					got = append(got, e)
-				}
-			}
-			if !slices.Equal(got, tc.reported) {
-				t.Fatalf("OnEvict calls for key 1 = %v, want %v", got, tc.reported)
-			}
-			mustCheck(t, c)
-		})
+// TestSetInPlaceNeedsNoBuffer fills the write buffer while the policy's
+// lock is held: a Set that replaces a value in place still completes at
+// once, since it hands the policy nothing.
+func TestSetInPlaceNeedsNoBuffer(t *testing.T) {
+	c, _ := newTestCache(t, Options[int, int]{MaxEntries: 4 * writeBufferSize})
+	c.mu.Lock()
+	for k := range writeBufferSize {
+		c.Set(k, k)
 	}
+	if pos, ok := c.buf.reserve(); ok {
+		c.buf.publish(pos, change[int, int]{})
+		c.mu.Unlock()
+		t.Fatal("the write buffer has room after writeBufferSize inserts with the policy's lock held")
+	}
+	for k := range writeBufferSize {
+		c.Set(k, -k) // would block until Unlock if it needed a cell
+	}
+	c.mu.Unlock()
+	for k := range writeBufferSize {
+		if v, ok := c.Get(k); !ok || v != -k {
+			t.Fatalf("Get(%d) = %d, %v; want %d, true", k, v, ok, -k)
+		}
+	}
+	mustCheck(t, c)
 }
