@@ -50,7 +50,7 @@ package cache
 // behind. A writer that finds the buffer full takes the mutex and drains
 // it: writers can be slowed, never dropped. Because the cell is reserved
 // before the index changes, the index holds at most writeBufferSize
-// has not yet accounted for.
+// entries the policy has not yet accounted for.
 //
 // Accounting. Len and Weight count what the index holds; the writer that
 // adds or removes an index entry updates them at once. Eviction removes a
@@ -203,7 +203,7 @@ func newCache[K comparable, V any](opts Options[K, V], hk hooks) (*Cache[K, V], 
 		c.clock = hk.clock
 	}
 	c.buf.init()
-	c.pol = newPolicy[K, V](max, opts.Weigher != nil, c.hash, maphash.Comparable(c.seed, 0x5eed))
+	c.pol = newPolicy[K, V](max, opts.Weigher != nil, sketchHash[K](c.seed), maphash.Comparable(c.seed, 0x5eed))
 	c.epoch = c.wallNow()
 	var cancel context.CancelFunc
 	c.loadCtx, cancel = context.WithCancel(context.Background())
@@ -221,9 +221,6 @@ func newCache[K comparable, V any](opts Options[K, V], hk hooks) (*Cache[K, V], 
 	runtime.AddCleanup(c, (*lifecycle).shutdown, c.lc)
 	return c, nil
 }
-
-// hash hashes key for the policy's sketch.
-func (c *Cache[K, V]) hash(key K) uint64 { return maphash.Comparable(c.seed, key) }
 
 // wallNow returns the current time from the clock.
 func (c *Cache[K, V]) wallNow() time.Time {
