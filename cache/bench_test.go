@@ -71,3 +71,19 @@ func BenchmarkMixed(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSetReplace measures parallel Sets of present keys: a uint64
+// value is swapped into the entry's node, with no allocation and no policy
+// work.
+func BenchmarkSetReplace(b *testing.B) {
+	c := benchCache(b, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(rand.Uint64(), 0))
+		for pb.Next() {
+			k := r.Uint64() & (benchKeys - 1)
+			c.Set(k, k+1)
+		}
+	})
+}
