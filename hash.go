@@ -80,9 +80,25 @@ func (m *Map[K, V]) hash(key K) uint64 {
 		// itself still panics, as a Go map does, when an interface key
 		// holds a type that cannot be compared.
 		_ = key == key
-		return m.hasher(key, m.seed)
+		return m.hasher(*unseen(&key), m.seed)
 	}
 	return maphash.Comparable(m.mseed, key)
+}
+
+// unseen returns p, hidden from escape analysis. Passing a key to the
+// WithHasher function, which the compiler cannot see into, would otherwise
+// make it assume that the function keeps the key, and so move every key
+// passed to Load to the heap, for every Map of that key type: a string built
+// in a stack buffer, or string(b) for a byte slice b, would cost an
+// allocation per Load. WithHasher's contract that h does not keep its key is
+// what makes hiding it sound.
+//
+// The pointer passes through a uintptr held in memory; between the two
+// conversions there is no call, so the stack cannot move, and the stack is
+// never shrunk at an asynchronous preemption point.
+func unseen[T any](p *T) *T {
+	u := uintptr(unsafe.Pointer(p))
+	return *(**T)(unsafe.Pointer(&u))
 }
 
 // hashFast is hash with the common case, 8-byte integer keys, small enough

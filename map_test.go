@@ -2,6 +2,7 @@ package shardmap
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -316,6 +317,26 @@ func TestLoadDoesNotAllocate(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { mu.Load(1234) }))
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { mu.Load(1 << 40) }))
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { ms.Load(key) }))
+
+	// A key converted from bytes, or built in a stack buffer, stays on the
+	// stack: Load does not let its key escape, even though a WithHasher
+	// function could be called with it.
+	b := []byte("key-1234")
+	assert.Zero(t, testing.AllocsPerRun(1000, func() {
+		if v, ok := ms.Load(string(b)); !ok || v != 1234 {
+			t.Fatalf("Load(%q) = %d, %v", b, v, ok)
+		}
+	}), "Load(string(b))")
+	hseed := maphash.MakeSeed()
+	custom := New[string, int](WithHasher(func(k string, seed uint64) uint64 {
+		return maphash.String(hseed, k) ^ seed
+	}))
+	custom.Store("key-1234", 1234)
+	assert.Zero(t, testing.AllocsPerRun(1000, func() {
+		if v, ok := custom.Load(string(b)); !ok || v != 1234 {
+			t.Fatalf("custom hasher: Load(%q) = %d, %v", b, v, ok)
+		}
+	}), "Load(string(b)) with a custom hasher")
 }
 
 // TestLayout pins the sizes the memory and false-sharing arguments rest on.

@@ -66,8 +66,10 @@ func WithShards(n int) Option {
 // WithHasher replaces the default hash (a seeded multiply-mix for integer
 // keys, hash/maphash for the rest, both with a per-Map random
 // seed) with h, called as h(key, seed) with a per-Map random seed. h must be
-// deterministic for a given seed, must not panic, and should spread keys over
-// all 64 bits: the top bits choose the shard and the low bits the bucket. New
+// deterministic for a given seed, must not panic, must not keep key (or
+// anything it points to) after it returns, as an io.Writer must not keep
+// the slice it is given, and should spread keys over all 64 bits: the top
+// bits choose the shard and the low bits the bucket. New
 // panics if K is not the Map's key type, and WithHasher panics if h is nil.
 func WithHasher[K comparable](h func(key K, seed uint64) uint64) Option {
 	if h == nil {
