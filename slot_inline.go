@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/shardmap/shardmap/internal/typeinfo"
 )
 
 // The inline layout: a slot holds its key and value themselves, as Go's
@@ -95,45 +97,16 @@ type ibucket[K comparable, V any] struct {
 // pointer, V holds none or is one pointer, and a slot fits maxInlineSlot;
 // entries otherwise.
 func slotsFor[K comparable, V any]() slotKind {
-	if unsafe.Sizeof(islot[K, V]{}) > maxInlineSlot || !pointerFree(reflect.TypeFor[K]()) {
+	if unsafe.Sizeof(islot[K, V]{}) > maxInlineSlot || !typeinfo.PointerFree(reflect.TypeFor[K]()) {
 		return entrySlots
 	}
 	switch v := reflect.TypeFor[V](); {
-	case pointerFree(v):
+	case typeinfo.PointerFree(v):
 		return inlineSlots
-	case onePointer(v):
+	case typeinfo.OnePointer(v):
 		return inlinePtrSlots
 	}
 	return entrySlots
-}
-
-// onePointer reports whether values of type t are a single pointer word.
-func onePointer(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.Pointer, reflect.UnsafePointer, reflect.Map, reflect.Chan, reflect.Func:
-		return true
-	}
-	return false
-}
-
-// pointerFree reports whether values of type t hold no pointers.
-func pointerFree(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
-		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
-		return true
-	case reflect.Array:
-		return t.Len() == 0 || pointerFree(t.Elem())
-	case reflect.Struct:
-		for i := range t.NumField() {
-			if !pointerFree(t.Field(i).Type) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
 }
 
 // The islot methods below take vp, true when the value word holds a pointer

@@ -41,15 +41,24 @@ func BenchmarkGetHit(b *testing.B) {
 }
 
 // BenchmarkSet measures parallel replacements and inserts with eviction.
-func BenchmarkSet(b *testing.B) {
+func BenchmarkSet(b *testing.B) { benchSets(b, 4*benchKeys, 0) }
+
+// BenchmarkSetReplace measures parallel Sets of present keys: a uint64
+// value is swapped into the entry's node, with no allocation and no policy
+// work.
+func BenchmarkSetReplace(b *testing.B) { benchSets(b, benchKeys, 1) }
+
+// benchSets runs parallel Sets of random keys below keys (a power of two),
+// each key k set to k+add.
+func benchSets(b *testing.B, keys, add uint64) {
 	c := benchCache(b, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		r := rand.New(rand.NewPCG(rand.Uint64(), 0))
 		for pb.Next() {
-			k := r.Uint64() & (4*benchKeys - 1)
-			c.Set(k, k)
+			k := r.Uint64() & (keys - 1)
+			c.Set(k, k+add)
 		}
 	})
 }
@@ -68,22 +77,6 @@ func BenchmarkMixed(b *testing.B) {
 			} else {
 				c.Get(k)
 			}
-		}
-	})
-}
-
-// BenchmarkSetReplace measures parallel Sets of present keys: a uint64
-// value is swapped into the entry's node, with no allocation and no policy
-// work.
-func BenchmarkSetReplace(b *testing.B) {
-	c := benchCache(b, 0)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		r := rand.New(rand.NewPCG(rand.Uint64(), 0))
-		for pb.Next() {
-			k := r.Uint64() & (benchKeys - 1)
-			c.Set(k, k+1)
 		}
 	})
 }

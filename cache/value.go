@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/shardmap/shardmap/internal/typeinfo"
 )
 
 // This file holds how a node's value is read and replaced. A value that
@@ -42,7 +44,7 @@ func valueModeOf[V any]() valueMode {
 	case reflect.Pointer, reflect.UnsafePointer, reflect.Map, reflect.Chan:
 		return valuePointer
 	}
-	if !pointerFree(t) {
+	if !typeinfo.PointerFree(t) {
 		return valueFixed
 	}
 	switch {
@@ -52,27 +54,6 @@ func valueModeOf[V any]() valueMode {
 		return valueWord32
 	}
 	return valueFixed
-}
-
-// pointerFree reports whether values of t hold no pointer: the garbage
-// collector need not see them written.
-func pointerFree(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
-		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
-		return true
-	case reflect.Array:
-		return t.Len() == 0 || pointerFree(t.Elem())
-	case reflect.Struct:
-		for i := range t.NumField() {
-			if !pointerFree(t.Field(i).Type) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
 }
 
 // load returns n's value; m is the cache's valueMode. It may be called
