@@ -62,17 +62,19 @@ func hashKindOf[K comparable]() hashKind {
 	return hashComparable
 }
 
-// hash returns the key's hash, seeded per Map.
-// It panics if the Map was not made by New, before any lock is taken.
+// hash returns the key's hash, seeded per Map. The kinds are tested in the
+// order of how common they are; the zero Map's hashNone comes last, so that
+// the check that the Map was made by New costs nothing on the way to the
+// others. It panics if the Map was not made by New, before any lock is
+// taken.
 func (m *Map[K, V]) hash(key K) uint64 {
-	if m.shards == nil {
-		panic("shardmap: use of a Map not created by New")
-	}
 	// The unsafe conversions are exact: New chose the kind from K's
 	// underlying type and size.
 	switch m.hkind {
 	case hashWord64:
 		return mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
+	case hashComparable:
+		return maphash.Comparable(m.mseed, key)
 	case hashWord32:
 		return mixWord(uint64(*(*uint32)(unsafe.Pointer(&key))), m.seed)
 	case hashCustom:
@@ -82,7 +84,7 @@ func (m *Map[K, V]) hash(key K) uint64 {
 		_ = key == key
 		return m.hasher(*unseen(&key), m.seed)
 	}
-	return maphash.Comparable(m.mseed, key)
+	panic("shardmap: use of a Map not created by New")
 }
 
 // unseen returns p, hidden from escape analysis. Passing a key to the
@@ -99,15 +101,6 @@ func (m *Map[K, V]) hash(key K) uint64 {
 func unseen[T any](p *T) *T {
 	u := uintptr(unsafe.Pointer(p))
 	return *(**T)(unsafe.Pointer(&u))
-}
-
-// hashFast is hash with the common case, 8-byte integer keys, small enough
-// to be inlined into the caller.
-func (m *Map[K, V]) hashFast(key K) uint64 {
-	if m.hkind == hashWord64 {
-		return mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
-	}
-	return m.hash(key)
 }
 
 // mixWord hashes a machine word with two rounds of multiply-and-fold (the

@@ -335,9 +335,12 @@ type slotRef[K comparable, V any] struct {
 	// found reports whether the key is present; old is its value then.
 	found bool
 	old   V
-	// pos (entry layout) or ipos (inline layout) locates the slot.
-	pos  position[K, V]
-	ipos iposition[K, V]
+	// pos (entry layout) or ipos (inline layout) locates the slot, in the
+	// chain whose head bucket is head or ihead.
+	pos   position[K, V]
+	ipos  iposition[K, V]
+	head  *bucket[K, V]
+	ihead *ibucket[K, V]
 }
 
 // lookup does the shard's pending evacuation for hash h and finds key in the
@@ -354,11 +357,13 @@ func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K, r *slotRef[K, V]) {
 // locate fills r's position for key in r.t. Caller holds the mutex.
 func (r *slotRef[K, V]) locate(top uint8, key K) {
 	if r.t.inline() {
-		r.ipos, r.old, r.found = r.t.ichain(r.h).locate(top, key, r.t.vp)
+		r.ihead = r.t.ichain(r.h)
+		r.ipos, r.old, r.found = r.ihead.locate(top, key, r.t.vp)
 		return
 	}
 	var e *entry[K, V]
-	if r.pos, e = r.t.chain(r.h).locate(top, key); e != nil {
+	r.head = r.t.chain(r.h)
+	if r.pos, e = r.head.locate(top, key); e != nil {
 		r.found, r.old = true, e.value
 	}
 }
@@ -369,10 +374,10 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 	if r.found {
 		// Both bump the version, so that Range sees the change (iter.go).
 		if r.t.inline() {
-			r.ipos.update(r.t.ichain(r.h), key, value, m.rekey, r.t.vp)
+			r.ipos.update(r.ihead, key, value, m.rekey, r.t.vp)
 		} else {
 			r.pos.b.slots[r.pos.i].Store(&entry[K, V]{key, value})
-			r.t.chain(r.h).state.bump()
+			r.head.state.bump()
 		}
 		return
 	}
@@ -384,13 +389,11 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 	}
 	var overflowed bool
 	if r.t.inline() {
-		head := r.t.ichain(r.h)
 		overflowed = r.ipos.put(top, key, value, r.t.vp)
-		head.state.bump()
+		r.ihead.state.bump()
 	} else {
-		head := r.t.chain(r.h)
 		overflowed = r.pos.put(top, &entry[K, V]{key, value})
-		head.state.bump()
+		r.head.state.bump()
 	}
 	if overflowed {
 		s.noverflow++
@@ -402,10 +405,10 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 // holds the mutex.
 func (s *shard[K, V]) remove(m *Map[K, V], r *slotRef[K, V]) {
 	if r.t.inline() {
-		r.ipos.clear(r.t.ichain(r.h), r.t.vp)
+		r.ipos.clear(r.ihead, r.t.vp)
 	} else {
 		r.pos.clear()
-		r.t.chain(r.h).state.bump()
+		r.head.state.bump()
 	}
 	s.count.Add(-1)
 	s.maybeShrink(m)

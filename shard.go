@@ -160,7 +160,7 @@ func (m *Map[K, V]) shardFor(h uint64) *shard[K, V] {
 // Load returns the value stored for key, and whether it was present. It
 // takes no lock.
 func (m *Map[K, V]) Load(key K) (value V, ok bool) {
-	// The common cases, hashed here: hashFast is over the inlining budget.
+	// The common cases, hashed here: hash is over the inlining budget.
 	// Integer keys first: their test is the only one they pay.
 	var h uint64
 	if k := m.hkind; k == hashWord64 {
@@ -266,7 +266,7 @@ func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 func (m *Map[K, V]) Store(key K, value V) {
 	var h uint64
 	if m.hkind == hashWord64 {
-		// The common case, hashed here: hashFast is over the inlining budget.
+		// The common case, hashed here: hash is over the inlining budget.
 		h = mixWord(*(*uint64)(unsafe.Pointer(&key)), m.seed)
 	} else {
 		h = m.hash(key)
@@ -285,7 +285,7 @@ func (m *Map[K, V]) Store(key K, value V) {
 // unlike xsync's LoadAndStore, it returns the zero value when the key was
 // absent.
 func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
-	h := m.hashFast(key)
+	h := m.hash(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -329,7 +329,7 @@ func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
 // Load that calls its fast path rather than holds it, which costs every hit
 // more than the second hash costs an insert.
 func (m *Map[K, V]) storeAbsent(key K, value V, fn func() V) (actual V, loaded bool) {
-	h := m.hashFast(key)
+	h := m.hash(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -348,7 +348,7 @@ func (m *Map[K, V]) storeAbsent(key K, value V, fn func() V) (actual V, loaded b
 // LoadAndDelete deletes the value for key, returning the previous value if
 // any. loaded reports whether the key was present.
 func (m *Map[K, V]) LoadAndDelete(key K) (value V, loaded bool) {
-	h := m.hashFast(key)
+	h := m.hash(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -404,7 +404,7 @@ func (op ComputeOp) String() string {
 // lock is released, the entry is left unchanged and the panic propagates.
 // Compute panics if fn returns an op other than the three above.
 func (m *Map[K, V]) Compute(key K, fn func(old V, loaded bool) (newValue V, op ComputeOp)) (actual V, ok bool) {
-	h := m.hashFast(key)
+	h := m.hash(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
