@@ -358,12 +358,12 @@ func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K, r *slotRef[K, V]) {
 func (r *slotRef[K, V]) locate(top uint8, key K) {
 	if r.t.inline() {
 		r.ihead = r.t.ichain(r.h)
-		r.ipos, r.old, r.found = r.ihead.locate(top, key, r.t.vp)
+		r.old, r.found = r.ihead.locate(top, key, r.t.vp, &r.ipos)
 		return
 	}
 	var e *entry[K, V]
 	r.head = r.t.chain(r.h)
-	if r.pos, e = r.head.locate(top, key); e != nil {
+	if e = r.head.locate(top, key, &r.pos); e != nil {
 		r.found, r.old = true, e.value
 	}
 }

@@ -61,16 +61,18 @@ type position[K comparable, V any] struct {
 	last *bucket[K, V]
 }
 
-// locate scans the chain at head for key. The caller holds the mutex, so the
-// chain cannot change underneath it.
-func (head *bucket[K, V]) locate(top uint8, key K) (pos position[K, V], e *entry[K, V]) {
+// locate scans the chain at head for key, fills pos with its position (in
+// place, as the inline locate does) and returns its entry, or nil. The
+// caller holds the mutex, so the chain cannot change underneath it.
+func (head *bucket[K, V]) locate(top uint8, key K, pos *position[K, V]) (e *entry[K, V]) {
+	*pos = position[K, V]{}
 	for b := head; b != nil; b = b.overflow.Load() {
 		word := b.tophash.load()
 		for m := matchTop(word, top); m != 0; m &= m - 1 {
 			i := firstLane(m)
 			if e = b.slots[i].Load(); e.key == key {
 				pos.b, pos.i = b, i
-				return pos, e
+				return e
 			}
 		}
 		if pos.free == nil {
@@ -80,7 +82,7 @@ func (head *bucket[K, V]) locate(top uint8, key K) (pos position[K, V], e *entry
 		}
 		pos.last = b
 	}
-	return pos, nil
+	return nil
 }
 
 // put stores e in the empty slot pos found, or in a new overflow bucket, and

@@ -295,16 +295,25 @@ type iposition[K comparable, V any] struct {
 	last *ibucket[K, V]
 }
 
-// locate scans the chain at head for key and returns its position and
-// value. The caller holds the mutex, so the chain cannot change underneath it.
-func (head *ibucket[K, V]) locate(top uint8, key K, vp bool) (pos iposition[K, V], value V, found bool) {
+// locate scans the chain at head for key, fills pos with its position and
+// returns its value. The caller holds the mutex, so the chain cannot change
+// underneath it. pos is filled in place: a slotRef's is large enough that
+// returning it would cost a copy per write.
+func (head *ibucket[K, V]) locate(top uint8, key K, vp bool, pos *iposition[K, V]) (value V, found bool) {
+	*pos = iposition[K, V]{}
 	for b := head; b != nil; b = b.overflow.Load() {
 		word := b.tophash.load()
 		for m := matchTop(word, top); m != 0; m &= m - 1 {
 			i := firstLane(m)
 			if p := &b.slots[i]; p.loadKey() == key {
 				pos.b, pos.i = b, i
-				return pos, p.loadValue(vp), true
+				switch {
+				case vp:
+					return p.loadPtrValue(), true
+				case p.wordValue():
+					return p.loadWordValue(), true
+				}
+				return p.load(false).value, true
 			}
 		}
 		if pos.free == nil {
@@ -314,7 +323,7 @@ func (head *ibucket[K, V]) locate(top uint8, key K, vp bool) (pos iposition[K, V
 		}
 		pos.last = b
 	}
-	return pos, value, false
+	return value, false
 }
 
 // put stores key and value in the empty slot pos found, or in a new overflow
