@@ -233,11 +233,34 @@ func (t *table[K, V]) allocPiece(i uint64) {
 		n := min(t.len(), 1<<ishift[K, V]())
 		if p := &t.ipieces[i>>ishift[K, V]()]; *p == nil {
 			*p = &make([]ibucket[K, V], n)[0]
+			prefault(unsafe.Pointer(*p), uintptr(n)*unsafe.Sizeof(ibucket[K, V]{}))
 		}
 		return
 	}
 	if p := &t.pieces[i>>chunkShift]; *p == nil {
-		*p = &make([]bucket[K, V], min(t.len(), chunkMask+1))[0]
+		n := min(t.len(), chunkMask+1)
+		*p = &make([]bucket[K, V], n)[0]
+		prefault(unsafe.Pointer(*p), uintptr(n)*unsafe.Sizeof(bucket[K, V]{}))
+	}
+}
+
+// prefault writes a zero word into every page of a new piece, in address
+// order. Memory fresh from the operating system comes without its pages, and
+// make does not touch it (it is known to be zero), so otherwise each page
+// faults in at its first slot store, scattered over the evacuations that
+// fill the piece. Faulting them in one pass here is cheaper in all and
+// concentrated in the write that allocates the piece: growing an empty map to
+// 4M uint64 keys with a concurrent reader (bench's growth workload, 2-core
+// VM, three interleaved runs each), write p99 went from 3.20-3.46 us to
+// 2.50-2.69 us, p99.99 from 94-115 us to 74-88 us and the total from
+// 3.75-3.92 s to 3.39-3.52 s. The word is zero already and nothing in the
+// piece is published yet, so the store is invisible.
+func prefault(p unsafe.Pointer, size uintptr) {
+	const page = 4096
+	for off := uintptr(0); off < size; off += page {
+		// Safety: off < size, the piece's length in bytes, and is a
+		// multiple of 8 from the 8-aligned start of the piece.
+		*(*uint64)(unsafe.Add(p, off)) = 0
 	}
 }
 
