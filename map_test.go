@@ -494,3 +494,20 @@ func TestMatchLanes(t *testing.T) {
 	// generator reaches the borrow case the comment on matchTop describes.
 	assert.NotZero(t, extras, "no false-positive lane generated")
 }
+
+// TestLoadOrComputeNilFunc checks that a nil function panics on a miss, as
+// calling it would, instead of storing the zero value, and leaves the shard
+// unlocked and the key absent; on a hit it is never called.
+func TestLoadOrComputeNilFunc(t *testing.T) {
+	m := New[string, int]()
+	m.Store("a", 1)
+	v, loaded := m.LoadOrCompute("a", nil)
+	assert.True(t, loaded)
+	assert.Equal(t, 1, v)
+	assert.Panics(t, func() { m.LoadOrCompute("b", nil) })
+	_, ok := m.Load("b")
+	assert.False(t, ok, "nothing stored")
+	m.Store("b", 2) // the shard's lock was released
+	v, _ = m.Load("b")
+	assert.Equal(t, 2, v)
+}

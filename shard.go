@@ -304,7 +304,7 @@ func (m *Map[K, V]) LoadOrStore(key K, value V) (actual V, loaded bool) {
 	if v, ok := m.Load(key); ok {
 		return v, true
 	}
-	return m.storeAbsent(key, value, nil)
+	return m.storeAbsent(key, value, nil, false)
 }
 
 // LoadOrCompute returns the existing value for key if present. Otherwise it
@@ -318,17 +318,17 @@ func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
 	if v, ok := m.Load(key); ok {
 		return v, true
 	}
-	return m.storeAbsent(key, *new(V), fn)
+	return m.storeAbsent(key, *new(V), fn, true)
 }
 
 // storeAbsent is LoadOrStore and LoadOrCompute after Load missed: under the
 // lock it looks again and, if the key is still absent, stores value, or
-// fn's result if fn is not nil.
+// with compute fn's result (a nil fn panics there, as calling it would).
 //
 // A miss hashes the key a second time: passing Load's hash on would mean a
 // Load that calls its fast path rather than holds it, which costs every hit
 // more than the second hash costs an insert.
-func (m *Map[K, V]) storeAbsent(key K, value V, fn func() V) (actual V, loaded bool) {
+func (m *Map[K, V]) storeAbsent(key K, value V, fn func() V, compute bool) (actual V, loaded bool) {
 	h := m.hash(key)
 	s := m.shardFor(h)
 	s.mu.Lock()
@@ -338,7 +338,7 @@ func (m *Map[K, V]) storeAbsent(key K, value V, fn func() V) (actual V, loaded b
 	if r.found {
 		return r.old, true
 	}
-	if fn != nil {
+	if compute {
 		value = fn()
 	}
 	s.set(m, &r, key, value)
