@@ -245,3 +245,67 @@ func TestUpdateReadme(t *testing.T) {
 		t.Errorf("section not printed: %q", out.String())
 	}
 }
+
+// TestUpdateReadmeCacheSection checks that a cache run's results update only
+// the README's cache section, leaving the map section as it was, and that a
+// results file with neither summary is an error.
+func TestUpdateReadmeCacheSection(t *testing.T) {
+	dir := t.TempDir()
+	results := filepath.Join(dir, "bench", "results", "c.md")
+	if err := os.MkdirAll(filepath.Dir(results), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(path, s string) {
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(results, "# c\n"+cacheSummaryStart+"\nCACHE NUMBERS\n"+cacheSummaryEnd+"\nrest\n")
+	readme := filepath.Join(dir, "README.md")
+	write(readme, "intro\n"+readmeStart+"\nmap tables\n"+readmeEnd+"\nmiddle\n"+cacheReadmeStart+"\nold cache\n"+cacheReadmeEnd+"\noutro\n")
+	var out bytes.Buffer
+	if err := updateReadme(results, readme, &out); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(readme)
+	s := string(got)
+	if !strings.Contains(s, readmeStart+"\nmap tables\n"+readmeEnd) {
+		t.Errorf("map section changed:\n%s", s)
+	}
+	if !strings.Contains(s, "CACHE NUMBERS") || strings.Contains(s, "old cache") || !strings.Contains(s, "bench/results/c.md") ||
+		!strings.HasSuffix(s, cacheReadmeEnd+"\noutro\n") {
+		t.Errorf("cache section not replaced:\n%s", s)
+	}
+
+	write(results, "# nothing\n")
+	if err := updateReadme(results, readme, &out); err == nil {
+		t.Error("a results file without a summary was accepted")
+	}
+}
+
+// TestCacheSummary checks the cache summary on a small fabricated result:
+// the compact table has one row per trace with every size, and the
+// differences are to the inline-maintenance otter.
+func TestCacheSummary(t *testing.T) {
+	hr := func(c, trace string, size, hits int) HitRatioResult {
+		return HitRatioResult{Contender: c, Trace: trace, Size: size, Accesses: 1000, Hits: hits, Peak: 2 * size}
+	}
+	var r Results
+	r.TraceHitRatio = TraceResults{
+		Dir:    "traces",
+		Traces: []TraceInfo{{Name: "t1", Accesses: 1000, Sizes: []int{16, 50}}},
+		Results: []HitRatioResult{
+			hr(shardmapCacheContender.Name, "t1", 16, 100), hr(otterSyncName, "t1", 16, 120), hr(cacheBaseline, "t1", 16, 130),
+			hr(shardmapCacheContender.Name, "t1", 50, 300), hr(otterSyncName, "t1", 50, 290), hr(cacheBaseline, "t1", 50, 310),
+		},
+	}
+	var b strings.Builder
+	writeCacheSummary(&b, r)
+	want := "| t1 | 16 / 50 | 10.00 (-2.00) / 30.00 (+1.00) | 12.00 / 29.00 | 13.00 (32) / 31.00 (100) |"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, b.String())
+	}
+	if !strings.Contains(b.String(), "more than 1 point below otter-v2-sync on 1 of 2 cells") {
+		t.Errorf("summary lacks the verdict against otter-v2-sync:\n%s", b.String())
+	}
+}

@@ -362,3 +362,73 @@ func traceVerdict(tr TraceResults, baseline string) string {
 	return fmt.Sprintf("**%s is more than %.0f point below %s on %d of %d cells:** %s. %s",
 		shardmapCacheContender.Name, traceSlack, baseline, len(misses), cells, strings.Join(misses, "; "), mean)
 }
+
+// writeCacheSummary writes the part of a cache run's report the README
+// shows: the real-trace hit ratios in one row per trace, how they compare,
+// the synthetic traces' verdict, throughput and bytes per entry.
+func writeCacheSummary(b *strings.Builder, r Results) {
+	writeMachine(b, r)
+	if tr := r.TraceHitRatio; len(tr.Results) > 0 {
+		base := traceBaseline(tr)
+		fmt.Fprintf(b, "**Hit ratio on real traces** (`%s`), one goroutine, Get for every access and Set on a miss, "+
+			"caches of %s of each trace's distinct keys (at least %d), in percent; in parentheses the difference to %s, "+
+			"and for %s the most entries it held (its default executor evicts on another goroutine, which a replay "+
+			"outruns, so its small caches hold many times their bound).\n\n",
+			tr.Dir, joinCounts(traceShares, func(s int) string { return fmt.Sprintf("%d%%", s) }), minTraceCache, base, cacheBaseline)
+		b.WriteString(compactTraceTable(tr, base))
+		b.WriteString("\n" + traceVerdict(tr, base))
+		if base != cacheBaseline {
+			b.WriteString(" " + traceVerdict(tr, cacheBaseline))
+		}
+		b.WriteString("\n\n")
+	}
+	if len(r.HitRatio) > 0 {
+		fmt.Fprintf(b, "**Synthetic traces** (Zipf and Zipf with scans over %s keys, %s accesses): %s\n\n",
+			countName(r.Config.HitKeys), countName(r.Config.HitAccesses), hitRatioVerdict(r, cacheBaseline))
+	}
+	if len(r.CacheThroughput) > 0 {
+		fmt.Fprintf(b, "**Throughput**: caches bounded to %s entries and prefilled with as many uint64 keys, %d goroutines, "+
+			"keys uniform or Zipf(0.9) from a generator that reads only a small quantile table; G = Get, S = Set of a "+
+			"present key. Ops/s (median of the rounds) and the ratio to %s.\n\n",
+			countName(r.Config.CacheKeys), r.Env.GOMAXPROCS, cacheBaseline)
+		b.WriteString(cacheThroughputTable(r) + "\n")
+	}
+	if len(r.CacheEntryCost) > 0 {
+		var parts []string
+		for _, e := range r.CacheEntryCost {
+			parts = append(parts, fmt.Sprintf("%s %.1f", e.Contender, e.BytesPerEntry))
+		}
+		fmt.Fprintf(b, "**Heap per entry** at %s uint64→uint64 entries, bytes: %s.\n\n",
+			countName(r.Config.CacheEntryN), strings.Join(parts, ", "))
+	}
+}
+
+// compactTraceTable returns the real-trace grid with one row per trace:
+// the sizes, then for shardmap/cache, the baseline and default otter their
+// hit ratios at each size, separated by slashes.
+func compactTraceTable(tr TraceResults, base string) string {
+	var b strings.Builder
+	me := shardmapCacheContender.Name
+	fmt.Fprintf(&b, "| trace | size | %s | %s | %s (peak held) |\n|---|---:|---:|---:|---:|\n", me, base, cacheBaseline)
+	for _, t := range tr.Traces {
+		var sizes, mine, bases, otter []string
+		for _, size := range t.Sizes {
+			sizes = append(sizes, countName(size))
+			h, ok1 := hitRatioOf(tr.Results, me, t.Name, size)
+			bh, ok2 := hitRatioOf(tr.Results, base, t.Name, size)
+			oh, ok3 := hitRatioOf(tr.Results, cacheBaseline, t.Name, size)
+			cell := func(ok bool, s string) string {
+				if !ok {
+					return "–"
+				}
+				return s
+			}
+			mine = append(mine, cell(ok1 && ok2, fmt.Sprintf("%.2f (%+.2f)", 100*h.Ratio(), 100*(h.Ratio()-bh.Ratio()))))
+			bases = append(bases, cell(ok2, fmt.Sprintf("%.2f", 100*bh.Ratio())))
+			otter = append(otter, cell(ok3, fmt.Sprintf("%.2f (%d)", 100*oh.Ratio(), oh.Peak)))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", t.Name, strings.Join(sizes, " / "),
+			strings.Join(mine, " / "), strings.Join(bases, " / "), strings.Join(otter, " / "))
+	}
+	return b.String()
+}

@@ -21,6 +21,12 @@ const (
 	summaryEnd   = "<!-- summary:end -->"
 	readmeStart  = "<!-- bench:start -->"
 	readmeEnd    = "<!-- bench:end -->"
+
+	// The cache workloads' summary and its place in the README.
+	cacheSummaryStart = "<!-- cache-summary:start -->"
+	cacheSummaryEnd   = "<!-- cache-summary:end -->"
+	cacheReadmeStart  = "<!-- cache-bench:start -->"
+	cacheReadmeEnd    = "<!-- cache-bench:end -->"
 )
 
 // Env describes the machine and toolchain a run used.
@@ -107,9 +113,16 @@ func slug(s string) string {
 func renderMarkdown(r Results, svg string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# shardmap benchmarks: %s run\n\n", r.Config.Mode)
-	b.WriteString(summaryStart + "\n")
-	writeSummary(&b, r)
-	b.WriteString(summaryEnd + "\n\n")
+	if hasCoreResults(r) || !hasCacheResults(r) {
+		b.WriteString(summaryStart + "\n")
+		writeSummary(&b, r)
+		b.WriteString(summaryEnd + "\n\n")
+	}
+	if hasCacheResults(r) {
+		b.WriteString(cacheSummaryStart + "\n")
+		writeCacheSummary(&b, r)
+		b.WriteString(cacheSummaryEnd + "\n\n")
+	}
 	writeEnv(&b, r)
 	writeThroughput(&b, r)
 	writeOpCosts(&b, r)
@@ -395,18 +408,15 @@ func joinCounts(ns []int, f func(int) string) string {
 	return strings.Join(s, ", ")
 }
 
-// updateReadme copies the summary of results file src into the README at
-// dst, between readmeStart and readmeEnd. If dst does not exist or lacks the
-// markers, it leaves dst alone and prints the section to w instead.
+// updateReadme copies the summaries of results file src into the README at
+// dst: the map workloads' between readmeStart and readmeEnd, the cache
+// workloads' between cacheReadmeStart and cacheReadmeEnd, whichever src
+// has. If dst does not exist or lacks a section's markers, it leaves dst
+// alone and prints the sections to w instead.
 func updateReadme(src, dst string, w io.Writer) error {
 	data, err := os.ReadFile(src)
 	if err != nil {
 		return err
-	}
-	_, rest, ok1 := bytes.Cut(data, []byte(summaryStart))
-	summary, _, ok2 := bytes.Cut(rest, []byte(summaryEnd))
-	if !ok1 || !ok2 {
-		return fmt.Errorf("%s has no %s ... %s section", src, summaryStart, summaryEnd)
 	}
 	// Links in the README are relative to the README's directory.
 	rel := func(path string) string {
@@ -421,38 +431,71 @@ func updateReadme(src, dst string, w io.Writer) error {
 		}
 		return filepath.ToSlash(r)
 	}
-	var sec strings.Builder
-	fmt.Fprintf(&sec, "%s\nMeasured by [bench/](%s), a separate module so that the maps it compares against never enter "+
-		"this module's dependencies.\n\n", readmeStart, rel("."))
-	sec.WriteString(strings.TrimSpace(string(summary)) + "\n\n")
-	if svg := strings.TrimSuffix(src, ".md") + "-growth.svg"; fileExists(svg) {
-		fmt.Fprintf(&sec, "![latency by percentile while growing](%s)\n\n", rel(svg))
+	type section struct{ start, end, text string }
+	var sections []section
+	if summary, ok := between(data, summaryStart, summaryEnd); ok {
+		var sec strings.Builder
+		fmt.Fprintf(&sec, "%s\nMeasured by [bench/](%s), a separate module so that the maps it compares against never enter "+
+			"this module's dependencies.\n\n", readmeStart, rel("."))
+		sec.WriteString(strings.TrimSpace(summary) + "\n\n")
+		if svg := strings.TrimSuffix(src, ".md") + "-growth.svg"; fileExists(svg) {
+			fmt.Fprintf(&sec, "![latency by percentile while growing](%s)\n\n", rel(svg))
+		}
+		fmt.Fprintf(&sec, "Full results: [%s](%s). Run the command shown from the bench/ directory.\n%s", rel(src), rel(src), readmeEnd)
+		sections = append(sections, section{readmeStart, readmeEnd, sec.String()})
 	}
-	fmt.Fprintf(&sec, "Full results: [%s](%s). Run the command shown from the bench/ directory.\n%s", rel(src), rel(src), readmeEnd)
-	section := sec.String()
+	if summary, ok := between(data, cacheSummaryStart, cacheSummaryEnd); ok {
+		text := fmt.Sprintf("%s\n%s\n\nFull results: [%s](%s). Run the command shown from the bench/ directory.\n%s",
+			cacheReadmeStart, strings.TrimSpace(summary), rel(src), rel(src), cacheReadmeEnd)
+		sections = append(sections, section{cacheReadmeStart, cacheReadmeEnd, text})
+	}
+	if len(sections) == 0 {
+		return fmt.Errorf("%s has neither a %s nor a %s section", src, summaryStart, cacheSummaryStart)
+	}
 
 	readme, err := os.ReadFile(dst)
 	if err != nil {
 		if !os.IsNotExist(err) {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "bench: %s does not exist; printing the section instead\n", dst)
-		_, err = fmt.Fprintln(w, section)
-		return err
+		fmt.Fprintf(os.Stderr, "bench: %s does not exist; printing the sections instead\n", dst)
+		for _, sec := range sections {
+			if _, err := fmt.Fprintln(w, sec.text); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	before, rest, ok1 := bytes.Cut(readme, []byte(readmeStart))
-	_, after, ok2 := bytes.Cut(rest, []byte(readmeEnd))
-	if !ok1 || !ok2 {
-		fmt.Fprintf(os.Stderr, "bench: %s has no %s ... %s markers; printing the section instead\n", dst, readmeStart, readmeEnd)
-		_, err = fmt.Fprintln(w, section)
-		return err
+	changed := false
+	for _, sec := range sections {
+		before, rest, ok1 := bytes.Cut(readme, []byte(sec.start))
+		_, after, ok2 := bytes.Cut(rest, []byte(sec.end))
+		if !ok1 || !ok2 {
+			fmt.Fprintf(os.Stderr, "bench: %s has no %s ... %s markers; printing the section instead\n", dst, sec.start, sec.end)
+			if _, err := fmt.Fprintln(w, sec.text); err != nil {
+				return err
+			}
+			continue
+		}
+		readme = slices.Concat(before, []byte(sec.text), after)
+		changed = true
 	}
-	out := slices.Concat(before, []byte(section), after)
-	if err := os.WriteFile(dst, out, 0o644); err != nil {
+	if !changed {
+		return nil
+	}
+	if err := os.WriteFile(dst, readme, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "bench: updated %s from %s\n", dst, src)
 	return nil
+}
+
+// between returns the text of data between the markers start and end, and
+// whether both were found.
+func between(data []byte, start, end string) (string, bool) {
+	_, rest, ok1 := bytes.Cut(data, []byte(start))
+	text, _, ok2 := bytes.Cut(rest, []byte(end))
+	return string(text), ok1 && ok2
 }
 
 // fileExists reports whether path names an existing file.

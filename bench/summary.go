@@ -8,12 +8,23 @@ import (
 	"time"
 )
 
-// writeSummary writes the part of the report the README shows: how the
-// numbers were measured, the targets, and the headline tables.
-func writeSummary(b *strings.Builder, r Results) {
+// hasCoreResults reports whether r holds any map workload's results.
+func hasCoreResults(r Results) bool {
+	return len(r.Throughput) > 0 || len(r.Allocs) > 0 || len(r.Growth) > 0 || len(r.EntryCost) > 0 || len(r.GiveBack) > 0
+}
+
+// writeMachine writes the line that says where, with what and when a run
+// was made.
+func writeMachine(b *strings.Builder, r Results) {
 	e := r.Env
 	fmt.Fprintf(b, "%s, %d logical CPUs, GOMAXPROCS %d, %s %s; `%s`; %s.\n\n",
 		e.CPU, e.NumCPU, e.GOMAXPROCS, e.GoVersion, e.Platform, e.Command, e.Date.UTC().Format("2006-01-02"))
+}
+
+// writeSummary writes the part of the report the README shows: how the
+// numbers were measured, the targets, and the headline tables.
+func writeSummary(b *strings.Builder, r Results) {
+	writeMachine(b, r)
 	if r.Config.Mode == "quick" || r.Config.Mode == "smoke" {
 		fmt.Fprintf(b, "This is a %s run: sizes are smaller and cells shorter than the default run's, and the numbers are noisier.\n\n", r.Config.Mode)
 	}
