@@ -188,7 +188,7 @@ func linSortedParts[E any](byKey map[uint64][]E) [][]E {
 // If yieldInside is set, the functions of Compute and LoadOrCompute yield the
 // processor while they hold the shard's lock, so that other clients run in
 // the middle of the operation even on a single free CPU.
-func linApply(m *Map[uint64, uint64], load func(uint64) (uint64, bool), in linInput, yieldInside bool) linOutput {
+func linApply(m uintMap, load func(uint64) (uint64, bool), in linInput, yieldInside bool) linOutput {
 	pause := func() {
 		if yieldInside {
 			runtime.Gosched()
@@ -239,12 +239,12 @@ func newLinRecorder(n int) *linRecorder {
 
 // do runs in as client c and records it. Only client c's goroutine may call
 // it.
-func (r *linRecorder) do(c int, m *Map[uint64, uint64], load func(uint64) (uint64, bool), in linInput) {
+func (r *linRecorder) do(c int, m uintMap, load func(uint64) (uint64, bool), in linInput) {
 	r.doYield(c, m, load, in, false)
 }
 
 // doYield is do with linApply's yieldInside.
-func (r *linRecorder) doYield(c int, m *Map[uint64, uint64], load func(uint64) (uint64, bool), in linInput, yieldInside bool) {
+func (r *linRecorder) doYield(c int, m uintMap, load func(uint64) (uint64, bool), in linInput, yieldInside bool) {
 	call := time.Since(r.start).Nanoseconds()
 	out := linApply(m, load, in, yieldInside)
 	ret := time.Since(r.start).Nanoseconds()
@@ -262,7 +262,7 @@ func (r *linRecorder) history() []porcupine.Operation { return slices.Concat(r.c
 // before it. It then busy-waits delay[i][j] iterations before the operation,
 // which shifts the clients' operations against each other differently from
 // run to run. yield and delay may be nil.
-func linRunClients(r *linRecorder, first int, m *Map[uint64, uint64], load func(uint64) (uint64, bool), progs [][]linInput, yield [][]bool, delay [][]int) {
+func linRunClients(r *linRecorder, first int, m uintMap, load func(uint64) (uint64, bool), progs [][]linInput, yield [][]bool, delay [][]int) {
 	var ready atomic.Int32
 	var wg sync.WaitGroup
 	for i, prog := range progs {
@@ -468,7 +468,7 @@ type linScenario struct {
 // drawLinScenario draws a scenario: a setup of up to 5 operations and 2-3
 // clients of 1-5 operations each, on 1-3 keys.
 func drawLinScenario(d linDrawer, forceMigrate bool) linScenario {
-	sc := linScenario{hasher: TestHashers[d.intn(0, len(TestHashers)-1, "hasher")], forceMigrate: forceMigrate}
+	sc := linScenario{hasher: ModelHashers[d.intn(0, len(ModelHashers)-1, "hasher")], forceMigrate: forceMigrate}
 	sc.fill = d.intn(0, 60, "fill")
 	sc.drain = d.intn(0, sc.fill, "drain")
 	if forceMigrate {
@@ -520,7 +520,7 @@ type linRunStats struct {
 // run executes the scenario once on a fresh map and returns its history. rng
 // picks the run's busy-wait delays.
 func (sc *linScenario) run(rng *rand.Rand, stale bool) ([]porcupine.Operation, linRunStats) {
-	m := New[uint64, uint64](append(sc.hasher.Options(), WithShards(1))...)
+	m := newUintMap(sc.hasher, append(sc.hasher.Options(), WithShards(1))...)
 	for i := range sc.fill {
 		m.Store(linFiller+uint64(i), uint64(i))
 	}
@@ -591,6 +591,9 @@ type linTally struct {
 	migratingAtStart, startedDur int
 	finishedDur, helps           int
 	overlapping                  int
+	// boxed counts scenarios run on a Map[uint64, *uint64] (pointer
+	// values inline).
+	boxed int
 }
 
 func (lt *linTally) add(rs linRunStats) {
@@ -612,9 +615,9 @@ func (lt *linTally) add(rs linRunStats) {
 }
 
 func (lt *linTally) String() string {
-	return fmt.Sprintf("%d scenarios, %d histories, %d operations checked; histories with overlapping calls on one key: %d; "+
+	return fmt.Sprintf("%d scenarios (%d with pointer values inline), %d histories, %d operations checked; histories with overlapping calls on one key: %d; "+
 		"runs starting mid-migration: %d, runs in which a migration started: %d, runs in which a running migration finished: %d, reader helps: %d",
-		lt.scenarios, lt.runs, lt.ops, lt.overlapping, lt.migratingAtStart, lt.startedDur, lt.finishedDur, lt.helps)
+		lt.scenarios, lt.boxed, lt.runs, lt.ops, lt.overlapping, lt.migratingAtStart, lt.startedDur, lt.finishedDur, lt.helps)
 }
 
 // linScenarioRuns is how many times each small scenario runs: each run
@@ -640,12 +643,16 @@ func TestLinSmallScenarios(t *testing.T) {
 	assert.Positive(t, tally.startedDur, "no migration started while clients ran")
 	assert.Positive(t, tally.finishedDur, "no migration finished while clients ran")
 	assert.Positive(t, tally.overlapping, "no two clients' calls on one key ever overlapped")
+	assert.Positive(t, tally.boxed, "no scenario ran with pointer values inline")
 }
 
 // linCheckScenario runs sc runs times and fails t on the first history that
 // is not linearizable or run that breaks the map.
 func linCheckScenario(t linTB, sc linScenario, runs int, tally *linTally) {
 	tally.scenarios++
+	if sc.hasher.Boxed {
+		tally.boxed++
+	}
 	rng := rand.New(rand.NewPCG(rand.Uint64(), 4))
 	for range runs {
 		h, rs := sc.run(rng, false)

@@ -14,7 +14,7 @@ import (
 )
 
 // uintMap is the part of Map[uint64, uint64]'s API, test hooks included,
-// that the rapid model drives. *Map[uint64, uint64] has it; boxedMap gives it
+// that the rapid model and the linearizability scenarios drive. *Map[uint64, uint64] has it; boxedMap gives it
 // to a Map[uint64, *uint64], so the same model runs against inlinePtrSlots.
 type uintMap interface {
 	Load(key uint64) (uint64, bool)
@@ -35,6 +35,7 @@ type uintMap interface {
 	EvacuateNext(key uint64) bool
 	ReadsOld(key uint64) bool
 	ShardMigrating(key uint64) bool
+	StaleLoad(key uint64) (uint64, bool)
 }
 
 // boxedMap stores each value in its own allocation and keeps the pointer in
@@ -59,8 +60,9 @@ func unbox(p *uint64, ok bool) (uint64, bool) {
 	return *p, true
 }
 
-func (b boxedMap) Load(key uint64) (uint64, bool) { return unbox(b.Map.Load(key)) }
-func (b boxedMap) Store(key, value uint64)        { b.Map.Store(key, box(value)) }
+func (b boxedMap) Load(key uint64) (uint64, bool)      { return unbox(b.Map.Load(key)) }
+func (b boxedMap) StaleLoad(key uint64) (uint64, bool) { return unbox(b.Map.StaleLoad(key)) }
+func (b boxedMap) Store(key, value uint64)             { b.Map.Store(key, box(value)) }
 func (b boxedMap) LoadOrStore(key, value uint64) (uint64, bool) {
 	p, loaded := b.Map.LoadOrStore(key, box(value))
 	v, _ := unbox(p, true) // stored or loaded, the value is there
