@@ -148,8 +148,8 @@ var TestHashers = func() []TestHasher {
 }()
 
 // ModelHashers is TestHashers plus every hasher over boxed values (the
-// inlinePtrSlots kind): the set the rapid model and the linearizability
-// scenarios run against.
+// inlinePtrSlots kind): the set the rapid model, the concurrent rapid
+// properties and the linearizability scenarios run against.
 var ModelHashers = func() []TestHasher {
 	hs := append([]TestHasher(nil), TestHashers...)
 	for _, h := range testHashFns {

@@ -1084,7 +1084,7 @@ type observation struct {
 // run need. Only its goroutine touches it until the run is joined.
 type worker struct {
 	g      int
-	m      *Map[uint64, uint64]
+	m      uintMap
 	script []concOp
 	// model is the goroutine's private keys: only it writes them, so every
 	// return value on them is exact.
@@ -1368,12 +1368,12 @@ func (w *worker) checkRange() {
 // shared key may only ever hold a value some goroutine stored to it; the
 // Compute-only counter must count every increment exactly once.
 func TestRapidConcurrent(t *testing.T) {
-	for _, h := range TestHashers {
+	for _, h := range ModelHashers {
 		t.Run(h.Name, func(t *testing.T) {
 			var growths, shrinks uint64
 			rapid.Check(t, func(t *rapid.T) {
 				opts, _ := drawOptions(t, h, []int{1, 2})
-				m := New[uint64, uint64](opts...)
+				m := newUintMap(h, opts...)
 				workers := make([]*worker, rapid.IntRange(2, 4).Draw(t, "goroutines"))
 				for g := range workers {
 					workers[g] = &worker{
@@ -1402,7 +1402,7 @@ func TestRapidConcurrent(t *testing.T) {
 }
 
 // checkConcurrentRun checks the map after every worker finished.
-func checkConcurrentRun(t *rapid.T, m *Map[uint64, uint64], workers []*worker) {
+func checkConcurrentRun(t *rapid.T, m uintMap, workers []*worker) {
 	for _, w := range workers {
 		require.Empty(t, w.errs)
 	}
@@ -1482,11 +1482,11 @@ func checkConcurrentRun(t *rapid.T, m *Map[uint64, uint64], workers []*worker) {
 // again, must be yielded exactly once each with their values; no key may be
 // yielded twice; the final contents must match the writers' models.
 func TestRapidConcurrentRange(t *testing.T) {
-	for _, h := range TestHashers {
+	for _, h := range ModelHashers {
 		t.Run(h.Name, func(t *testing.T) {
 			rapid.Check(t, func(t *rapid.T) {
 				opts, _ := drawOptions(t, h, []int{1, 2})
-				m := New[uint64, uint64](opts...)
+				m := newUintMap(h, opts...)
 				// Each writer owns 2*hot keys and starts with the first hot
 				// of them stored, ahead of the stable keys: in a shared
 				// chain they take its first slots, and a key deleted and
@@ -1570,7 +1570,7 @@ const stableKeyBase = 1 << 22
 // with Range, and returns a description of the first violation: a key
 // yielded twice, a value not made for its key, or a stable key missing or
 // changed. It returns "" if there is none.
-func checkRangeAgainstStable(m *Map[uint64, uint64], stable map[uint64]uint64, useAll bool) string {
+func checkRangeAgainstStable(m uintMap, stable map[uint64]uint64, useAll bool) string {
 	seen := make(map[uint64]bool, len(stable))
 	var bad string
 	visit := func(k, v uint64) bool {
