@@ -3,6 +3,7 @@ package shardmap
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 )
 
@@ -53,7 +54,7 @@ const fuzzMaxOps = 2000
 
 // fuzzOptions decodes the option byte: bits 0-1 pick 1, 2, 4 or 8 shards
 // (capped at maxShards), bit 2 grow-only, bits 3-4 a presize of 0, 8, 40 or
-// 200 entries.
+// 200 entries, bit 5 the entry layout. Bit 7 is fuzzMap's.
 func fuzzOptions(b byte, maxShards int) []Option {
 	opts := []Option{WithShards(min(1<<(b&3), maxShards))}
 	if b&4 != 0 {
@@ -68,10 +69,21 @@ func fuzzOptions(b byte, maxShards int) []Option {
 	return opts
 }
 
+// fuzzMap returns the map an input runs on: a Map[uint64, uint64] built with
+// opts, or, if bit 7 of the option byte b is set, a Map[uint64, *uint64]
+// behind the model's boxing adapter, so that pointer values inline (or in
+// entries, with bit 5) are fuzzed too.
+func fuzzMap(b byte, opts ...Option) uintMap {
+	if b&128 != 0 {
+		return boxedMap{New[uint64, *uint64](opts...)}
+	}
+	return New[uint64, uint64](opts...)
+}
+
 // fuzzRun decodes data into operations on m and checks each against a Go map.
 // nops is how many opcodes the stream may use: fuzzPlainOps, or fuzzAllOps to
 // include the migration hooks.
-func fuzzRun(t *testing.T, m *Map[uint64, uint64], data []byte, nops int) {
+func fuzzRun(t *testing.T, m uintMap, data []byte, nops int) {
 	t.Helper()
 	model := map[uint64]uint64{}
 	next := func() (byte, bool) {
@@ -222,7 +234,7 @@ func fuzzExpect(t *testing.T, where string, v uint64, ok bool, wantV uint64, wan
 }
 
 // fuzzCheckInvariants fails if the map breaks a structural invariant.
-func fuzzCheckInvariants(t *testing.T, where string, m *Map[uint64, uint64]) {
+func fuzzCheckInvariants(t *testing.T, where string, m uintMap) {
 	t.Helper()
 	if err := m.CheckInvariants(); err != nil {
 		t.Fatalf("%s: %v", where, err)
@@ -230,7 +242,7 @@ func fuzzCheckInvariants(t *testing.T, where string, m *Map[uint64, uint64]) {
 }
 
 // fuzzCheckContents fails unless Range, Len and Load all agree with model.
-func fuzzCheckContents(t *testing.T, where string, m *Map[uint64, uint64], model map[uint64]uint64) {
+func fuzzCheckContents(t *testing.T, where string, m uintMap, model map[uint64]uint64) {
 	t.Helper()
 	got := map[uint64]uint64{}
 	m.Range(func(k, v uint64) bool {
@@ -256,7 +268,7 @@ func fuzzCheckContents(t *testing.T, where string, m *Map[uint64, uint64], model
 // fuzzFinishMigrations drives every migration to its end with EvacuateNext
 // and fails if one needs more calls than its old array has buckets: each
 // call must evacuate one unit or finish.
-func fuzzFinishMigrations(t *testing.T, m *Map[uint64, uint64]) {
+func fuzzFinishMigrations(t *testing.T, m uintMap) {
 	t.Helper()
 	budget := m.Stats().OldBuckets + 1
 	// Keys 0..1023 reach every shard of a map with at most 8 shards with
@@ -285,7 +297,7 @@ func FuzzConstantHasher(f *testing.F) {
 			return
 		}
 		opts := append(fuzzOptions(data[0], 2), WithHasher(func(uint64, uint64) uint64 { return 0 }))
-		fuzzRun(t, New[uint64, uint64](opts...), data[1:], fuzzPlainOps)
+		fuzzRun(t, fuzzMap(data[0], opts...), data[1:], fuzzPlainOps)
 	})
 }
 
@@ -297,7 +309,7 @@ func FuzzDefaultHasher(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		fuzzRun(t, New[uint64, uint64](fuzzOptions(data[0], 8)...), data[1:], fuzzPlainOps)
+		fuzzRun(t, fuzzMap(data[0], fuzzOptions(data[0], 8)...), data[1:], fuzzPlainOps)
 	})
 }
 
@@ -312,7 +324,7 @@ func FuzzMigrations(f *testing.F) {
 		}
 		h := TestHashers[int(data[0]>>5&3)%len(TestHashers)]
 		opts := append(fuzzOptions(data[0], 2), h.Options()...)
-		fuzzRun(t, New[uint64, uint64](opts...), data[1:], fuzzAllOps)
+		fuzzRun(t, fuzzMap(data[0], opts...), data[1:], fuzzAllOps)
 	})
 }
 
@@ -342,5 +354,13 @@ var fuzzSeeds = [][]byte{
 func fuzzAddSeeds(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
+		// The same stream over pointer values (bit 7 of the option
+		// byte), so that the seed corpus that every test run replays
+		// covers that slot kind too.
+		if len(s) > 0 && s[0]&128 == 0 {
+			b := slices.Clone(s)
+			b[0] |= 128
+			f.Add(b)
+		}
 	}
 }
