@@ -132,7 +132,7 @@ func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, sh
 					if err := check(top, b.slots[i].loadKey()); err != nil {
 						return n, err
 					}
-				} else if t.vp && atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(&b.slots[i].value))) != nil {
+				} else if t.vp() && atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(&b.slots[i].value))) != nil {
 					return n, fmt.Errorf("empty slot %d still holds a pointer value", i)
 				}
 			}

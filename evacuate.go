@@ -90,7 +90,7 @@ func (s *shard[K, V]) migrating() bool { return s.state.phase() != phaseIdle }
 // current one. Caller holds the mutex and has checked that no migration runs.
 func (s *shard[K, V]) startMigration(phase uintptr, b uint8) {
 	cur := s.tbl.Load()
-	next := newTable[K, V](b, cur.kind(), true)
+	next := newTable[K, V](b, cur.kind, true)
 	next.old.Store(cur)
 	s.nevacuate = 0
 	s.noverflow = 0
@@ -206,8 +206,8 @@ func (s *shard[K, V]) copyUnit(m *Map[K, V], t, old *table[K, V], j, units uint6
 		nsrc = 2
 	}
 	if t.inline() {
-		x := icursor[K, V]{head: t.ibucket(j), vp: t.vp}
-		y := icursor[K, V]{vp: t.vp}
+		x := icursor[K, V]{head: t.ibucket(j), vp: t.vp()}
+		y := icursor[K, V]{vp: t.vp()}
 		if split != 0 {
 			y.head = t.ibucket(j + units)
 		}

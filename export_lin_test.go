@@ -52,12 +52,12 @@ func (m *Map[K, V]) MaxChain() int {
 func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 	h := m.hash(key)
 	t := m.shardFor(h).tbl.Load()
-	if m.inline {
+	if m.slots != entrySlots {
 		b, old := t.ireadChain(h)
 		if old != nil {
 			b = old.ichain(h)
 		}
-		return loadInline(b, m.tophash(h), key, t.vp)
+		return loadInline(b, m.tophash(h), key, t.vp())
 	}
 	b, old := t.readChain(h)
 	if old != nil {
@@ -76,7 +76,7 @@ func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 // entry layout.
 func (m *Map[K, V]) UnvalidatedLoad(key K) (value V, ok bool) {
 	h := m.hash(key)
-	if !m.inline {
+	if m.slots == entrySlots {
 		return m.load(h, key)
 	}
 	b, _ := m.shardFor(h).tbl.Load().ireadChain(h)

@@ -53,7 +53,7 @@ func (m *Map[K, V]) EvacuateNext(key K) bool {
 func (m *Map[K, V]) ReadsOld(key K) bool {
 	h := m.hash(key)
 	t := m.shardFor(h).tbl.Load()
-	if m.inline {
+	if m.slots != entrySlots {
 		b, old := t.ireadChain(h)
 		return old != nil && b == old.ichain(h)
 	}
@@ -111,7 +111,7 @@ func (h TestHasher) Options() []Option {
 var WithEntryLayout = withEntryLayout
 
 // Inline reports whether the map uses the inline layout.
-func (m *Map[K, V]) Inline() bool { return m.inline }
+func (m *Map[K, V]) Inline() bool { return m.slots != entrySlots }
 
 // testHashFns are the hash functions every model suite runs against:
 //   - default: the real maphash hasher;

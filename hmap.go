@@ -184,9 +184,9 @@ type table[K comparable, V any] struct {
 	iflat *ibucket[K, V]
 	// mask is the bucket count minus one; the count is a power of two.
 	mask uint64
-	// vp reports that the slots are inlinePtrSlots: each slot's value word
-	// is a pointer, stored and loaded as one (slot_inline.go).
-	vp bool
+	// kind is the table's slot kind; with inlinePtrSlots each slot's value
+	// word is a pointer, stored and loaded as one (slot_inline.go).
+	kind slotKind
 	// old is the table this one is replacing while a migration runs, nil
 	// otherwise. Set before the table is published; cleared under the mutex by
 	// the writer that evacuates the last old chain, which lets the GC take the
@@ -199,7 +199,7 @@ type table[K comparable, V any] struct {
 func newTable[K comparable, V any](b uint8, kind slotKind, lazy bool) *table[K, V] {
 	inline := kind != entrySlots
 	n := uint64(1) << b
-	t := &table[K, V]{mask: n - 1, vp: kind == inlinePtrSlots}
+	t := &table[K, V]{mask: n - 1, kind: kind}
 	shift := uint(chunkShift)
 	if inline {
 		shift = ishift[K, V]()
@@ -276,16 +276,8 @@ func (t *table[K, V]) allocated(i uint64) bool {
 // inline reports whether the table uses the inline layout.
 func (t *table[K, V]) inline() bool { return t.ipieces != nil }
 
-// kind returns the table's slot kind.
-func (t *table[K, V]) kind() slotKind {
-	switch {
-	case !t.inline():
-		return entrySlots
-	case t.vp:
-		return inlinePtrSlots
-	}
-	return inlineSlots
-}
+// vp reports whether each slot's value word is a pointer (inlinePtrSlots).
+func (t *table[K, V]) vp() bool { return t.kind == inlinePtrSlots }
 
 // len returns the number of buckets.
 func (t *table[K, V]) len() uint64 { return t.mask + 1 }
@@ -381,7 +373,7 @@ func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K, r *slotRef[K, V]) {
 func (r *slotRef[K, V]) locate(top uint8, key K) {
 	if r.t.inline() {
 		r.ihead = r.t.ichain(r.h)
-		r.old, r.found = r.ihead.locate(top, key, r.t.vp, &r.ipos)
+		r.old, r.found = r.ihead.locate(top, key, r.t.vp(), &r.ipos)
 		return
 	}
 	var e *entry[K, V]
@@ -397,7 +389,7 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 	if r.found {
 		// Both bump the version, so that Range sees the change (iter.go).
 		if r.t.inline() {
-			r.ipos.update(r.ihead, key, value, m.rekey, r.t.vp)
+			r.ipos.update(r.ihead, key, value, m.rekey, r.t.vp())
 		} else {
 			r.pos.b.slots[r.pos.i].Store(&entry[K, V]{key, value})
 			r.head.state.bump()
@@ -412,7 +404,7 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 	}
 	var overflowed bool
 	if r.t.inline() {
-		overflowed = r.ipos.put(top, key, value, r.t.vp)
+		overflowed = r.ipos.put(top, key, value, r.t.vp())
 		r.ihead.state.bump()
 	} else {
 		overflowed = r.pos.put(top, &entry[K, V]{key, value})
@@ -428,7 +420,7 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 // holds the mutex.
 func (s *shard[K, V]) remove(m *Map[K, V], r *slotRef[K, V]) {
 	if r.t.inline() {
-		r.ipos.clear(r.ihead, r.t.vp)
+		r.ipos.clear(r.ihead, r.t.vp())
 	} else {
 		r.pos.clear()
 		r.head.state.bump()

@@ -146,7 +146,7 @@ func copyChain[K comparable, V any](t *table[K, V], bi uint64, buf []kv[K, V], w
 		if v&(chainDirtyBit|chainDupBit) == 0 {
 			if t.inline() {
 				t.ibucket(bi).forEachSlot(func(top uint8, p *islot[K, V]) {
-					s := p.load(t.vp)
+					s := p.load(t.vp())
 					add(top, s.key, s.value)
 				})
 			} else {
@@ -161,7 +161,7 @@ func copyChain[K comparable, V any](t *table[K, V], bi uint64, buf []kv[K, V], w
 	}
 	w.add(st, st.load())
 	if t.inline() {
-		validatedSlots(t.ibucket(bi), t.vp, add)
+		validatedSlots(t.ibucket(bi), t.vp(), add)
 	} else {
 		t.bucket(bi).forEachSlot(func(top uint8, e *entry[K, V]) { add(top, e.key, e.value) })
 	}

@@ -42,10 +42,9 @@ type Map[K comparable, V any] struct {
 	minB uint8
 	// growOnly disables shrinking (WithGrowOnly).
 	growOnly bool
-	// slots is the slot kind every table of the Map uses (slotsFor); inline
-	// is slots != entrySlots, kept apart for Load's first test. Fixed by New.
-	slots  slotKind
-	inline bool
+	// slots is the slot kind every table of the Map uses (slotsFor). Fixed
+	// by New.
+	slots slotKind
 	// rekey makes an inline update store the key as well as the value: K
 	// holds floats, whose equal keys may differ in their bytes (+0, -0).
 	rekey bool
@@ -113,7 +112,6 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 	if cfg.entries {
 		m.slots = entrySlots
 	}
-	m.inline = m.slots != entrySlots
 	shardBits := uint8(bits.Len(uint(cfg.shards - 1)))
 	m.shardShift = 64 - shardBits
 	m.shardMask = 1<<shardBits - 1
@@ -175,7 +173,7 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 	s := m.shardFor(h)
 	t := s.tbl.Load()
 	if t.old.Load() == nil {
-		if m.inline {
+		if m.slots != entrySlots {
 			// ibucket.find, written out: a call here costs a tenth of a
 			// Load of a cached key.
 			var head *ibucket[K, V]
@@ -245,12 +243,12 @@ func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 	s := m.shardFor(h)
 	t := s.tbl.Load()
 	top := m.tophash(h)
-	if m.inline {
+	if m.slots != entrySlots {
 		b, old := t.ireadChain(h)
 		if old != nil && s.state.shouldHelp() {
 			s.help(m)
 		}
-		return loadInline(b, top, key, t.vp)
+		return loadInline(b, top, key, t.vp())
 	}
 	b, old := t.readChain(h)
 	if old != nil && s.state.shouldHelp() {
