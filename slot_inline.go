@@ -307,13 +307,7 @@ func (head *ibucket[K, V]) locate(top uint8, key K, vp bool, pos *iposition[K, V
 			i := firstLane(m)
 			if p := &b.slots[i]; p.loadKey() == key {
 				pos.b, pos.i = b, i
-				switch {
-				case vp:
-					return p.loadPtrValue(), true
-				case p.wordValue():
-					return p.loadWordValue(), true
-				}
-				return p.load(false).value, true
+				return p.loadValue(vp), true
 			}
 		}
 		if pos.free == nil {
