@@ -206,19 +206,26 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-// TestUpdateReadme checks that -readme replaces only the marked section,
-// and prints it when the README has no markers.
-func TestUpdateReadme(t *testing.T) {
-	dir := t.TempDir()
-	results := filepath.Join(dir, "bench", "results", "r.md")
-	if err := os.MkdirAll(filepath.Dir(results), 0o755); err != nil {
+// readmeFixture returns a temporary directory with a bench/results folder
+// in it, and a function that writes a file or fails the test.
+func readmeFixture(t *testing.T) (dir string, write func(path, s string)) {
+	dir = t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "bench", "results"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	write := func(path, s string) {
+	return dir, func(path, s string) {
+		t.Helper()
 		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestUpdateReadme checks that -readme replaces only the marked section,
+// and prints it when the README has no markers.
+func TestUpdateReadme(t *testing.T) {
+	dir, write := readmeFixture(t)
+	results := filepath.Join(dir, "bench", "results", "r.md")
 	write(results, "# r\n"+summaryStart+"\nNEW NUMBERS\n"+summaryEnd+"\nrest\n")
 	readme := filepath.Join(dir, "README.md")
 
@@ -250,16 +257,8 @@ func TestUpdateReadme(t *testing.T) {
 // the README's cache section, leaving the map section as it was, and that a
 // results file with neither summary is an error.
 func TestUpdateReadmeCacheSection(t *testing.T) {
-	dir := t.TempDir()
+	dir, write := readmeFixture(t)
 	results := filepath.Join(dir, "bench", "results", "c.md")
-	if err := os.MkdirAll(filepath.Dir(results), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	write := func(path, s string) {
-		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	write(results, "# c\n"+cacheSummaryStart+"\nCACHE NUMBERS\n"+cacheSummaryEnd+"\nrest\n")
 	readme := filepath.Join(dir, "README.md")
 	write(readme, "intro\n"+readmeStart+"\nmap tables\n"+readmeEnd+"\nmiddle\n"+cacheReadmeStart+"\nold cache\n"+cacheReadmeEnd+"\noutro\n")

@@ -159,13 +159,7 @@ func writeCacheThroughput(b *strings.Builder, r Results) {
 
 // cacheThroughputNames returns the contenders in rs, in first-seen order.
 func cacheThroughputNames(rs []CacheThroughputResult) []string {
-	var names []string
-	for _, t := range rs {
-		if !slices.Contains(names, t.Contender) {
-			names = append(names, t.Contender)
-		}
-	}
-	return names
+	return namesOf(rs, func(t CacheThroughputResult) string { return t.Contender })
 }
 
 // cacheThroughputTable returns the cache throughput grid as a markdown
@@ -220,13 +214,7 @@ func writeCacheMemory(b *strings.Builder, r Results) {
 
 // hitRatioNames returns the contenders in hs, in first-seen order.
 func hitRatioNames(hs []HitRatioResult) []string {
-	var names []string
-	for _, h := range hs {
-		if !slices.Contains(names, h.Contender) {
-			names = append(names, h.Contender)
-		}
-	}
-	return names
+	return namesOf(hs, func(h HitRatioResult) string { return h.Contender })
 }
 
 // hitRatioCells returns one table cell per contender in names for one trace

@@ -270,21 +270,21 @@ func writeMemory(b *strings.Builder, r Results) {
 
 // contenderNames returns the contenders in rs, in first-seen order.
 func contenderNames(rs []ThroughputResult) []string {
-	var names []string
-	for _, r := range rs {
-		if !slices.Contains(names, r.Contender) {
-			names = append(names, r.Contender)
-		}
-	}
-	return names
+	return namesOf(rs, func(r ThroughputResult) string { return r.Contender })
 }
 
 // entryNames returns the contenders in cs, in first-seen order.
 func entryNames(cs []EntryCost) []string {
+	return namesOf(cs, func(c EntryCost) string { return c.Contender })
+}
+
+// namesOf returns the distinct names of the results in rs, in first-seen
+// order.
+func namesOf[T any](rs []T, name func(T) string) []string {
 	var names []string
-	for _, c := range cs {
-		if !slices.Contains(names, c.Contender) {
-			names = append(names, c.Contender)
+	for _, r := range rs {
+		if n := name(r); !slices.Contains(names, n) {
+			names = append(names, n)
 		}
 	}
 	return names
