@@ -126,10 +126,8 @@ func (c *Cache[K, V]) loadAll(ctx context.Context, keys []K, calls []*call[V], l
 	if len(need) == 0 {
 		return
 	}
-	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(c.loadCtx, cancel)
-	defer stop()
+	lctx, finish := c.loadContext(ctx)
+	defer finish()
 	loaded = true
 	vals, err = c.callBulkLoader(lctx, need, load)
 	if err != nil {

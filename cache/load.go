@@ -193,10 +193,8 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, cl *call[V], load func(co
 		v, err = n.load(c.vmode), nil
 		return
 	}
-	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(c.loadCtx, cancel)
-	defer stop()
+	lctx, done := c.loadContext(ctx)
+	defer done()
 	loaded = true
 	v, w, err = c.callLoader(lctx, key, load)
 }
@@ -325,4 +323,17 @@ func (c *Cache[K, V]) canLoad(ctx context.Context, haveLoader bool) error {
 		return ErrClosed
 	}
 	return ctx.Err()
+}
+
+// loadContext returns the context a load runs in: ctx's values without its
+// cancellation, so that a caller that gives up does not cancel a load others
+// wait on, and cancelled when the cache is closed. The caller calls done
+// when the load returns.
+func (c *Cache[K, V]) loadContext(ctx context.Context) (lctx context.Context, done func()) {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(c.loadCtx, cancel)
+	return lctx, func() {
+		stop()
+		cancel()
+	}
 }
