@@ -45,11 +45,15 @@ package shardmap
 // Writers hold the shard's mutex. Before touching a key, a writer evacuates the
 // old chain that key hashes to (so the key is only ever written in the new
 // array) and one more chain for progress. Insert fills the slot and then sets
-// the tophash byte; delete clears the tophash byte and then the slot. Every
-// insert, delete and update bumps the chain's version. An update of an entry slot swaps in a new entry; an update of an
-// inline slot whose value fits in one word is one atomic store; a wider
-// inline update marks the chain as being written, stores the words, and
-// bumps the version as it clears the mark (slot_inline.go).
+// the tophash byte; delete clears the tophash byte, then what of the slot
+// must not outlive the key (the entry pointer, or an inline pointer value;
+// pointer-free inline words stay until the slot is reused). Every insert,
+// delete and update bumps the chain's version. An update of an entry slot
+// swaps in a new entry; an update of an inline slot whose value fits in one
+// word is one atomic store; a wider inline update writes the new slot into a
+// free one ahead of the old, or, with none free, marks the chain as being
+// written, stores the words, and bumps the version as it clears the mark
+// (slot_inline.go).
 //
 // # Reads
 //
@@ -81,7 +85,7 @@ package shardmap
 //  3. Slots are published atomically: a slot is either an atomic pointer to an
 //     immutable entry, or inline words validated by the chain's version.
 //     Insert fills the slot before the tophash byte; delete clears the tophash
-//     byte before the slot. A reader that matches a tophash still reads the
+//     byte before anything in the slot. A reader that matches a tophash still reads the
 //     slot and compares its key (it may be empty or another key's); an inline
 //     reader keeps what it read only if the chain's version did not move and
 //     no wide update was in progress meanwhile, so it never returns a torn key
