@@ -97,12 +97,13 @@ func ExampleCache_Stats() {
 	for i := range 3 {
 		c.Set(i, i)
 	}
-	c.Get(2)
-	c.Get(0)
+	for i := range 3 {
+		c.Get(i) // one of the three was evicted
+	}
 	st := c.Stats()
 	fmt.Printf("hits %d, misses %d, evictions %d, hit ratio %.2f\n", st.Hits, st.Misses, st.Evictions, st.HitRatio())
 	// Output:
-	// hits 1, misses 1, evictions 1, hit ratio 0.50
+	// hits 2, misses 1, evictions 1, hit ratio 0.67
 }
 
 func ExampleCache_Compute() {

@@ -110,7 +110,10 @@ func (p *policy[K, V]) weight() uint64 {
 }
 
 // add takes in a new node: it enters the window, and its key's use is
-// counted.
+// counted. While the policy is within the bound (the cache is filling),
+// the window's overflow moves to probation at once, as it does when
+// entries are evicted, so that the window keeps its share from the start
+// and the first evictions find probation in the order entries arrived.
 func (p *policy[K, V]) add(n *node[K, V]) {
 	p.window.push(n, segWindow)
 	if w := p.weight(); w >= p.max/2 {
@@ -123,6 +126,9 @@ func (p *policy[K, V]) add(n *node[K, V]) {
 		}
 	}
 	p.sketch.add(p.hash(n.key), 1)
+	if p.weight() <= p.max {
+		p.evictFromWindow(n)
+	}
 }
 
 // replace puts n in old's place: same segment, same position. A write
