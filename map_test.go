@@ -284,6 +284,31 @@ func TestDirtyBitDecidesWhoHelps(t *testing.T) {
 	require.NoError(t, m.CheckInvariants())
 }
 
+// TestHelpYields checks that a reader that took the mutex to help yields the
+// processor afterwards, so that a writer that blocked on the mutex meanwhile
+// runs at once (see help), and that a reader that did not help does not.
+func TestHelpYields(t *testing.T) {
+	var yields int
+	defer func(f func()) { yield = f }(yield)
+	yield = func() { yields++ }
+
+	m := New[uint64, uint64](WithShards(1), WithPresize(1000))
+	for i := range uint64(1000) {
+		m.Store(i, i)
+	}
+	require.True(t, m.StartMigration(0, Grow))
+	m.Store(1, 2) // writer progress: the next Load must not help
+	_, _ = m.Load(1)
+	assert.Zero(t, m.ShardHelps(0))
+	assert.Zero(t, yields, "a reader that did not help yielded")
+
+	for i := uint64(0); m.ShardMigrating(0); i++ {
+		_, _ = m.Load(i)
+	}
+	assert.Positive(t, m.ShardHelps(0))
+	assert.GreaterOrEqual(t, uint64(yields), m.ShardHelps(0), "every help is followed by a yield")
+}
+
 // TestReadsOldDuringMigration checks that a Load during migration really
 // reads the frozen old chain and finds the right value there.
 func TestReadsOldDuringMigration(t *testing.T) {
