@@ -34,7 +34,8 @@ import "go.uber.org/atomic"
 //     mutex's cache line between them.
 //   - A reader that sees the bit clear knows no writer has evacuated anything
 //     since some reader last cleared it. It calls TryLock (never Lock) and, if
-//     that succeeds, evacuates one bucket itself.
+//     that succeeds, evacuates one bucket itself, unlocks, and yields the
+//     processor to any writer that blocked meanwhile (help, evacuate.go).
 //
 // So the decision "help or not" reads the dirty bit, and nothing else does.
 // Ignore it one way (never help) and a quiet shard never drops its old array;
