@@ -19,7 +19,10 @@ import "math"
 // and in protected, an entry hit since the policy last looked at it gets
 // another lap instead of leaving (second chance). Hits are counted on the
 // node by Get (node.touch) and moved into the sketch whenever the policy
-// looks at the node.
+// looks at the node. The sketch is made once the cache is half full, and
+// the hits counted before then are dropped: nothing competed for space
+// yet, and they would reach the sketch in one lump, long after they
+// happened, whenever the policy first looked at their nodes.
 //
 // The window starts at 1% of the bound. Every sample of ten times the
 // bound in lookups, the climber compares the hit ratio with the previous
@@ -119,15 +122,29 @@ func (p *policy[K, V]) add(n *node[K, V]) {
 	if w := p.weight(); w >= p.max/2 {
 		// Sized once the cache is half full, so that small caches in a
 		// large bound do not pay for a large sketch.
+		fresh := !p.sketch.ready()
 		if p.weighted {
 			p.sketch.ensure(p.entries())
 		} else {
 			p.sketch.ensure(int(min(p.max, math.MaxInt32)))
 		}
+		if fresh {
+			p.forgetHits()
+		}
 	}
 	p.sketch.add(p.hash(n.key), 1)
 	if p.weight() <= p.max {
 		p.evictFromWindow(n)
+	}
+}
+
+// forgetHits clears every node's hit count: those of the hits that came
+// before the sketch was made.
+func (p *policy[K, V]) forgetHits() {
+	for _, r := range []*ring[K, V]{&p.window, &p.probation, &p.protected} {
+		for i := r.tail; r.holds(i); i++ {
+			r.at(i).takeHits()
+		}
 	}
 }
 
