@@ -84,12 +84,18 @@ func (s *sketch) add(h uint64, k uint32) {
 	}
 }
 
-// halve ages the sketch: every counter loses half its count.
+// halve ages the sketch: every counter loses half its count. The additions
+// are halved too, less an eighth of the odd counters (each lost another
+// half count to rounding, and an addition counts on four counters; Caffeine
+// makes the same correction), so that they still match what the counters
+// hold and the next halving comes no sooner than it should.
 func (s *sketch) halve() {
+	odd := 0
 	for i, w := range s.table {
+		odd += bits.OnesCount64(w & 0x1111_1111_1111_1111)
 		s.table[i] = w >> 1 & 0x7777_7777_7777_7777
 	}
-	s.additions /= 2
+	s.additions = max(s.additions-odd/4, 0) / 2
 }
 
 // estimate returns the use count of the key with hash h: at most 15.
