@@ -55,13 +55,13 @@ func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 	if m.slots != entrySlots {
 		b, old := t.ireadChain(h)
 		if old != nil {
-			b = old.ichain(h)
+			b = old.ibucket(h & old.mask)
 		}
 		return loadInline(b, m.tophash(h), key, t.vp())
 	}
 	b, old := t.readChain(h)
 	if old != nil {
-		b = old.chain(h)
+		b = old.bucket(h & old.mask)
 	}
 	if e := b.find(m.tophash(h), key); e != nil {
 		return e.value, true
@@ -91,7 +91,8 @@ func (m *Map[K, V]) UnvalidatedLoad(key K) (value V, ok bool) {
 // it read.
 func (m *Map[K, V]) HookedInlineLoad(key K, validate bool, between func()) (value V, ok bool) {
 	h := m.hash(key)
-	head := m.shardFor(h).tbl.Load().ichain(h)
+	t := m.shardFor(h).tbl.Load()
+	head := t.ibucket(h & t.mask)
 	top := m.tophash(h)
 	called := false
 	for {

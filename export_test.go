@@ -2,6 +2,8 @@ package shardmap
 
 // Test hooks into the map's internals. Only _test.go files see these.
 
+import "unsafe"
+
 // CheckInvariants locks every shard and checks the invariants of hmap.go.
 func (m *Map[K, V]) CheckInvariants() error { return m.checkInvariants() }
 
@@ -55,10 +57,10 @@ func (m *Map[K, V]) ReadsOld(key K) bool {
 	t := m.shardFor(h).tbl.Load()
 	if m.slots != entrySlots {
 		b, old := t.ireadChain(h)
-		return old != nil && b == old.ichain(h)
+		return old != nil && b == old.ibucket(h&old.mask)
 	}
 	b, old := t.readChain(h)
-	return old != nil && b == old.chain(h)
+	return old != nil && b == old.bucket(h&old.mask)
 }
 
 // ShardMigrating reports whether key's shard has an old array.
@@ -69,6 +71,47 @@ func (m *Map[K, V]) ShardMigrating(key K) bool {
 // ShardHelps returns how many units readers evacuated in key's shard.
 func (m *Map[K, V]) ShardHelps(key K) uint64 {
 	return m.shardFor(m.hash(key)).helps.Load()
+}
+
+// PiecesAllocated returns how many pieces of its current table key's shard
+// has allocated.
+func (m *Map[K, V]) PiecesAllocated(key K) int {
+	s := m.shardFor(m.hash(key))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tbl.Load()
+	n := 0
+	for _, p := range t.pieces {
+		if p != nil {
+			n++
+		}
+	}
+	for _, p := range t.ipieces {
+		if p != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// BucketAddrs returns the address of every head bucket of key's shard's
+// current table, in index order, and the size of a bucket. Every piece must
+// be allocated.
+func (m *Map[K, V]) BucketAddrs(key K) (addrs []uintptr, size uintptr) {
+	s := m.shardFor(m.hash(key))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tbl.Load()
+	for i := range t.len() {
+		if t.inline() {
+			addrs = append(addrs, uintptr(unsafe.Pointer(t.ibucket(i))))
+			size = unsafe.Sizeof(ibucket[K, V]{})
+		} else {
+			addrs = append(addrs, uintptr(unsafe.Pointer(t.bucket(i))))
+			size = unsafe.Sizeof(bucket[K, V]{})
+		}
+	}
+	return addrs, size
 }
 
 // mix64 is a bijective 64-bit mixer (a splitmix64 finalizer) for test

@@ -309,6 +309,58 @@ func TestHelpYields(t *testing.T) {
 	assert.GreaterOrEqual(t, uint64(yields), m.ShardHelps(0), "every help is followed by a yield")
 }
 
+// TestPiecesPairSplitChains checks place's layout in both slot layouts: in
+// an array of several pieces every bucket has its own place, and the two
+// buckets a grow splits an old chain into, j and j+len/2, are neighbours.
+func TestPiecesPairSplitChains(t *testing.T) {
+	check := func(t *testing.T, addrs []uintptr, size uintptr) {
+		require.Greater(t, uintptr(len(addrs))*size, uintptr(64<<10), "the table must span several pieces")
+		seen := make(map[uintptr]bool, len(addrs))
+		for _, a := range addrs {
+			assert.False(t, seen[a], "two buckets share an address")
+			seen[a] = true
+		}
+		half := len(addrs) / 2
+		for j := range half {
+			if addrs[j+half]-addrs[j] != size {
+				t.Fatalf("buckets %d and %d are %d bytes apart, want %d", j, j+half, addrs[j+half]-addrs[j], size)
+			}
+		}
+	}
+	t.Run("inline", func(t *testing.T) {
+		addrs, size := New[uint64, uint64](WithShards(1), WithPresize(20000)).BucketAddrs(0)
+		check(t, addrs, size)
+	})
+	t.Run("entries", func(t *testing.T) {
+		addrs, size := New[string, int](WithShards(1), WithPresize(20000)).BucketAddrs("")
+		check(t, addrs, size)
+	})
+}
+
+// TestWritesAllocateOnePiece checks what place's layout is for: while a
+// table grows, a write allocates at most one piece of the new array, bar a
+// few whose own key's unit and the next unit in order both copy into pieces
+// not yet allocated. (With the two halves of the array in separate pieces,
+// 241 of these writes allocated two or more.)
+func TestWritesAllocateOnePiece(t *testing.T) {
+	m := New[uint64, uint64](WithShards(1))
+	var twice, most int
+	prev := m.PiecesAllocated(0)
+	for i := range uint64(200_000) {
+		m.Store(mix64(i), i)
+		n := m.PiecesAllocated(0)
+		if d := n - prev; d > 0 {
+			most = max(most, d)
+			if d > 1 {
+				twice++
+			}
+		}
+		prev = n
+	}
+	assert.LessOrEqual(t, most, 2, "a write allocated more than two pieces")
+	assert.Less(t, twice, 20, "writes that allocated two pieces")
+}
+
 // TestReadsOldDuringMigration checks that a Load during migration really
 // reads the frozen old chain and finds the right value there.
 func TestReadsOldDuringMigration(t *testing.T) {

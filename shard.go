@@ -182,7 +182,7 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 				// Safety: h&mask < the array's length.
 				head = (*ibucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
 			} else {
-				head = t.ichain(h)
+				head = t.ipiece(h & t.mask)
 				head.touch()
 			}
 			if v := head.state.load(); v&chainDirtyBit == 0 {
@@ -220,7 +220,7 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 				// Safety: h&mask < the array's length.
 				head = (*bucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
 			} else {
-				head = t.chain(h)
+				head = t.piece(h & t.mask)
 				touchLines(unsafe.Pointer(head), unsafe.Sizeof(*head))
 			}
 			for b := head; b != nil; b = b.overflow.Load() {
