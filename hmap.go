@@ -37,10 +37,9 @@ package shardmap
 // is not yet allocated (it comes in pieces of at most 32 KiB, see chunkShift,
 // laid out so that the two new chains an old chain splits into share a
 // piece, see place), points its old field at the current table, and
-// publishes it. Nothing is allocated
-// in proportion to the table and nothing is copied at that moment; see
-// evacuate.go for how the copy is spread over later operations and why it
-// always finishes.
+// publishes it. Nothing is allocated in proportion to the table and nothing
+// is copied at that moment; see evacuate.go for how the copy is spread over
+// later operations and why it always finishes.
 //
 // # Writes
 //
