@@ -25,7 +25,8 @@ import "math"
 // happened, whenever the policy first looked at their nodes.
 //
 // The window starts at 1% of the bound. Every sample of ten times the
-// bound in lookups, the climber compares the hit ratio with the previous
+// bound in lookups (one after another, whenever the cache gets round to
+// calling climb), the climber compares the hit ratio with the previous
 // sample's and keeps moving the window's size in the direction that helped
 // (starting at 6.25% of the bound a step and decaying), or turns back:
 // recency-heavy workloads grow the window, frequency-heavy ones and loops
@@ -69,7 +70,8 @@ type policy[K comparable, V any] struct {
 	// The climber's state.
 	step, prevRatio float64
 	adjustment      int64
-	// baseHits and baseMisses are the lookup counts when the sample began.
+	// baseHits and baseMisses are the lookup counts when the sample began
+	// (estimated when a sample ends between two calls of climb).
 	baseHits, baseMisses uint64
 
 	// rng drives the random admission of floodFreq.
@@ -382,7 +384,17 @@ func (p *policy[K, V]) adjust(hits, misses uint64) {
 	}
 	p.prevRatio = ratio
 	p.adjustment = int64(amount)
+	// The cache calls climb only every so many drains, so the sample may
+	// have run past its length: the lookups beyond it (split by this
+	// sample's ratio) start the next one, so that samples keep their
+	// length and their place in the workload however late climb comes.
+	// Past a whole sample's length, the next one starts afresh.
 	p.baseHits, p.baseMisses = hits, misses
+	if over := h + m - uint64(p.sketch.sampleSize); over < uint64(p.sketch.sampleSize) {
+		carried := uint64(float64(over) * ratio) // at most over, and h
+		p.baseHits -= carried
+		p.baseMisses -= over - carried // at most m, as over < h+m
+	}
 }
 
 // demote moves protected's oldest nodes to probation while protected is
