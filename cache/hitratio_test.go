@@ -110,7 +110,7 @@ func TestHitRatioZipf(t *testing.T) {
 	}
 	for _, size := range sizes {
 		ours, base := replay(t, trace, size)
-		t.Logf("Zipf s=0.9, %d keys, cache %d: S3-FIFO %.4f, LRU %.4f", traceKeys, size, ours, base)
+		t.Logf("Zipf s=0.9, %d keys, cache %d: W-TinyLFU %.4f, LRU %.4f", traceKeys, size, ours, base)
 		if ours < base-0.01 {
 			t.Errorf("cache %d: hit ratio %.4f, LRU %.4f", size, ours, base)
 		}
@@ -140,7 +140,7 @@ func TestHitRatioScan(t *testing.T) {
 	// Only Zipf accesses can hit, so the ratio over them is the clearer
 	// number.
 	scale := float64(len(trace)) / float64(len(zipfAt))
-	t.Logf("Zipf s=0.9 + scans (%d accesses, %.0f%% scan), cache %d: S3-FIFO %.4f, LRU %.4f overall; %.4f vs %.4f on the Zipf accesses",
+	t.Logf("Zipf s=0.9 + scans (%d accesses, %.0f%% scan), cache %d: W-TinyLFU %.4f, LRU %.4f overall; %.4f vs %.4f on the Zipf accesses",
 		len(trace), 100*(1-1/scale), size, ours, base, ours*scale, base*scale)
 	if ours <= base {
 		t.Fatalf("hit ratio %.4f does not beat LRU's %.4f on the scan trace", ours, base)
