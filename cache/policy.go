@@ -30,7 +30,10 @@ import "math"
 // sample's and keeps moving the window's size in the direction that helped
 // (starting at 6.25% of the bound a step and decaying), or turns back:
 // recency-heavy workloads grow the window, frequency-heavy ones and loops
-// shrink it.
+// shrink it. Pushing against the window's floor moves nothing, and a hit
+// ratio that rises meanwhile (as a cache warms) would keep it there for
+// good; so after two such samples in a row the climber turns and tries a
+// larger window.
 //
 // Everything here is guarded by Cache.mu.
 
@@ -46,6 +49,9 @@ const (
 	stepShare = 0.0625
 	// stepDecay shrinks the step after each sample.
 	stepDecay = 0.98
+	// wallSamples is how many samples in a row the climber pushes against
+	// the window's floor (or ceiling), moving nothing, before it turns.
+	wallSamples = 2
 	// floodFreq is the frequency above which a candidate that loses to
 	// the victim is still admitted once in 128 times, so that an attacker
 	// cannot keep a hot victim in place by colliding with it.
@@ -70,6 +76,9 @@ type policy[K comparable, V any] struct {
 	// The climber's state.
 	step, prevRatio float64
 	adjustment      int64
+	// walled counts the samples in a row that ended with the climber
+	// pushing against a limit it cannot move.
+	walled int
 	// baseHits and baseMisses are the lookup counts when the sample began
 	// (estimated when a sample ends between two calls of climb).
 	baseHits, baseMisses uint64
@@ -376,6 +385,18 @@ func (p *policy[K, V]) adjust(hits, misses uint64) {
 	amount := p.step
 	if change < 0 {
 		amount = -p.step
+	}
+	// Pushing the window against its floor (or the main space against
+	// its) changes nothing, so the change in hit ratio that keeps it
+	// pushing is the workload's, not the climber's. After wallSamples such
+	// samples in a row it turns round and tries the other way, which it
+	// can measure.
+	if amount < 0 && p.windowMax <= 1 || amount > 0 && p.protectedMax == 0 {
+		if p.walled++; p.walled >= wallSamples {
+			amount, p.walled = -amount, 0
+		}
+	} else {
+		p.walled = 0
 	}
 	if math.Abs(change) >= climbRestart {
 		p.step = math.Copysign(stepShare*float64(p.max), amount)

@@ -150,3 +150,35 @@ func TestClimberSamplesKeepLength(t *testing.T) {
 		t.Fatalf("after a long gap the sample starts at %d, %d, want the counts %d, %d", p.baseHits, p.baseMisses, hits, misses)
 	}
 }
+
+// TestClimberTurnsAtFloor feeds the climber samples whose hit ratio keeps
+// rising, as a warming cache's does whatever the climber does, and checks
+// that it does not stay pushing against the window's floor: after a few
+// samples there it tries a larger window.
+func TestClimberTurnsAtFloor(t *testing.T) {
+	c, _ := newTestCache(t, Options[int, int]{MaxEntries: 1000})
+	for k := range 1000 {
+		c.Set(k, k)
+	}
+	mustCheck(t, c)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := &c.pol
+	size := uint64(p.sketch.sampleSize)
+	hits, misses := c.stats.lookups()
+	floored, grew := false, false
+	for i := range 10 {
+		h := size * uint64(30+2*i) / 100
+		hits, misses = hits+h, misses+size-h
+		p.climb(hits, misses)
+		switch {
+		case p.windowMax <= 1:
+			floored = true
+		case floored:
+			grew = true
+		}
+	}
+	if !floored || !grew {
+		t.Fatalf("window reached its floor: %v, grew after it: %v (window now %d of %d)", floored, grew, p.windowMax, p.max)
+	}
+}
