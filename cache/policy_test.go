@@ -10,14 +10,7 @@ import (
 // window at its share and moves the overflow to probation in the order the
 // entries arrived.
 func TestWindowKeepsShareWhileFilling(t *testing.T) {
-	c, _ := newTestCache(t, Options[int, int]{MaxEntries: 1000})
-	for k := range 600 {
-		c.Set(k, k)
-	}
-	mustCheck(t, c)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := &c.pol
+	_, p := filledCache(t, 1000, 600)
 	if w := p.window.weight; w > p.windowMax {
 		t.Fatalf("window holds %d while filling, its share is %d", w, p.windowMax)
 	}
@@ -156,14 +149,7 @@ func TestClimberSamplesKeepLength(t *testing.T) {
 // that it does not stay pushing against the window's floor: after a few
 // samples there it tries a larger window.
 func TestClimberTurnsAtFloor(t *testing.T) {
-	c, _ := newTestCache(t, Options[int, int]{MaxEntries: 1000})
-	for k := range 1000 {
-		c.Set(k, k)
-	}
-	mustCheck(t, c)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := &c.pol
+	c, p := filledCache(t, 1000, 1000)
 	size := uint64(p.sketch.sampleSize)
 	hits, misses := c.stats.lookups()
 	floored, grew := false, false
@@ -182,3 +168,18 @@ func TestClimberTurnsAtFloor(t *testing.T) {
 		t.Fatalf("window reached its floor: %v, grew after it: %v (window now %d of %d)", floored, grew, p.windowMax, p.max)
 	}
 }
+
+// filledCache returns a cache bounded to max entries after Sets of keys
+// 0..n-1, checked, and its policy, locked until the test ends.
+func filledCache(t *testing.T, max, n int) (*Cache[int, int], *policy[int, int]) {
+	t.Helper()
+	c, _ := newTestCache(t, Options[int, int]{MaxEntries: max})
+	for k := range n {
+		c.Set(k, k)
+	}
+	mustCheck(t, c)
+	c.mu.Lock()
+	t.Cleanup(c.mu.Unlock)
+	return c, &c.pol
+}
+
