@@ -182,4 +182,3 @@ func filledCache(t *testing.T, max, n int) (*Cache[int, int], *policy[int, int])
 	t.Cleanup(c.mu.Unlock)
 	return c, &c.pol
 }
-
