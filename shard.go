@@ -221,7 +221,7 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 				head = (*bucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
 			} else {
 				head = t.piece(h & t.mask)
-				touchLines(unsafe.Pointer(head), unsafe.Sizeof(*head))
+				head.touch()
 			}
 			for b := head; b != nil; b = b.overflow.Load() {
 				for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {

@@ -1,6 +1,9 @@
 package shardmap
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // The entry layout: a slot is an atomic pointer to an immutable {key, value}
 // entry. It is the layout for keys or values that hold pointers (strings,
@@ -31,6 +34,21 @@ type bucket[K comparable, V any] struct {
 	// state is the chain's state word (evacuated bit and version); only a
 	// chain's head bucket uses it.
 	state bucketState
+}
+
+// touch loads a word from each cache line of the bucket after its first,
+// for the reason ibucket.touch does. An entry bucket (88 bytes with 8-byte
+// pointers) spans two lines or three, and every Load reads its overflow link,
+// near its end, so it loads the word at 64 and the last one.
+func (b *bucket[K, V]) touch() {
+	const size = unsafe.Sizeof(*b)
+	p := unsafe.Pointer(b)
+	// Safety: both offsets are below size and multiples of 8 in an
+	// 8-aligned bucket made of words.
+	if size > 64 {
+		atomic.LoadUint64((*uint64)(unsafe.Add(p, 64)))
+	}
+	atomic.LoadUint64((*uint64)(unsafe.Add(p, size-8)))
 }
 
 // find returns the entry for key in the chain starting at b, or nil. It takes
