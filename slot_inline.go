@@ -248,8 +248,9 @@ func (b *ibucket[K, V]) find(top uint8, key K, vp bool) (value V, ok bool) {
 // which slot a Load reads depends on the tophash word, so without this a Load
 // of a slot on the second line waits for two misses in a row. Lanes fill from
 // the first, so the slots a Load reads are mostly on those two lines; the
-// later ones (lanes 4 to 7 of a 16-byte slot, depending on where the bucket
-// starts in its line) are rarely used and left to miss when they are.
+// later ones (for a 16-byte slot lanes 6 and 7, up to lanes 3 to 7 for a
+// bucket that starts late in its line) hold fewer keys and are left to miss
+// when they are read.
 //
 // Touching every line instead costs each Load the bandwidth of lines it
 // seldom needs. Measured with 1M and 16M uint64 keys, Load only, ns/op
