@@ -38,8 +38,9 @@ type bucket[K comparable, V any] struct {
 
 // touch loads a word from each cache line of the bucket after its first,
 // for the reason ibucket.touch does. An entry bucket (88 bytes with 8-byte
-// pointers) spans two lines or three, and every Load reads its overflow link,
-// near its end, so it loads the word at 64 and the last one.
+// pointers) spans two lines or three: its slots all lie on the first two,
+// and the overflow link, which every Load that misses in the head bucket
+// reads, may lie on the third. So it loads the word at 64 and the last one.
 func (b *bucket[K, V]) touch() {
 	const size = unsafe.Sizeof(*b)
 	p := unsafe.Pointer(b)
