@@ -247,16 +247,15 @@ func (t *table[K, V]) allocPiece(i uint64) {
 
 // allocPieceAt makes sure piece k exists; as allocPiece.
 func (t *table[K, V]) allocPieceAt(k uint64) {
+	n := min(t.len(), t.pmask+1)
 	if t.ipieces != nil {
 		if p := &t.ipieces[k]; *p == nil {
-			n := min(t.len(), 1<<ishift[K, V]())
 			*p = &make([]ibucket[K, V], n)[0]
 			prefault(unsafe.Pointer(*p), uintptr(n)*unsafe.Sizeof(ibucket[K, V]{}))
 		}
 		return
 	}
 	if p := &t.pieces[k]; *p == nil {
-		n := min(t.len(), chunkMask+1)
 		*p = &make([]bucket[K, V], n)[0]
 		prefault(unsafe.Pointer(*p), uintptr(n)*unsafe.Sizeof(bucket[K, V]{}))
 	}
