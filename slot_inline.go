@@ -254,9 +254,9 @@ func (b *ibucket[K, V]) find(top uint8, key K, vp bool) (value V, ok bool) {
 //
 // Touching every line instead costs each Load the bandwidth of lines it
 // seldom needs. Measured with 1M and 16M uint64 keys, Load only, ns/op
-// against xsync v4 in the same process (12 interleaved samples, 2
-// goroutines, 2-core VM): 0.96x and 1.03x touching every line, 0.91x and
-// 0.95x touching the second; one goroutine, 1.00x and 1.16x against 0.88x
+// against xsync v4 in the same process, 2-core VM: with 2 goroutines (12
+// interleaved samples) 0.96x and 1.03x touching every line, 0.91x and 0.95x
+// touching the second; with one (6 samples) 1.00x and 1.16x against 0.88x
 // and 1.12x.
 func (b *ibucket[K, V]) touch() {
 	if unsafe.Sizeof(*b) > 64 {
