@@ -417,6 +417,25 @@ func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K, r *slotRef[K, V]) {
 	r.locate(m.tophash(h), key)
 }
 
+// present is the entry layout's fast path for a write to a key that is
+// already there: in a shard that is not migrating, it returns the key's slot
+// and its chain's head, for replace, without the bookkeeping for an insert
+// that lookup does. It returns a nil slot if the map uses inline slots, the
+// shard is migrating (a write must then do its share of the evacuation) or
+// the key is absent; the caller then takes lookup's path. Caller holds the
+// mutex.
+func (s *shard[K, V]) present(m *Map[K, V], h uint64, key K) (p *atomic.Pointer[entry[K, V]], head *bucket[K, V]) {
+	if m.slots != entrySlots {
+		return nil, nil
+	}
+	t := s.tbl.Load()
+	if t.old.Load() != nil {
+		return nil, nil
+	}
+	head = t.bucket(h & t.mask)
+	return head.slot(m.tophash(h), key), head
+}
+
 // locate fills r's position for key in r.t. Caller holds the mutex.
 func (r *slotRef[K, V]) locate(top uint8, key K) {
 	if r.t.inline() {
@@ -439,8 +458,7 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 		if r.t.inline() {
 			r.ipos.update(r.ihead, key, value, m.rekey, r.t.vp())
 		} else {
-			r.pos.b.slots[r.pos.i].Store(&entry[K, V]{key, value})
-			r.head.state.bump()
+			r.head.replace(&r.pos.b.slots[r.pos.i], key, value)
 		}
 		return
 	}

@@ -270,11 +270,15 @@ func (m *Map[K, V]) Store(key K, value V) {
 		h = m.hash(key)
 	}
 	s := m.shardFor(h)
-	var r slotRef[K, V]
 	s.mu.Lock()
 	// No defer: nothing between Lock and Unlock calls user code or panics.
-	s.lookup(m, h, key, &r)
-	s.set(m, &r, key, value)
+	if p, head := s.present(m, h, key); p != nil {
+		head.replace(p, key, value)
+	} else {
+		var r slotRef[K, V]
+		s.lookup(m, h, key, &r)
+		s.set(m, &r, key, value)
+	}
 	s.mu.Unlock()
 }
 
@@ -287,6 +291,11 @@ func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if p, head := s.present(m, h, key); p != nil {
+		previous = p.Load().value
+		head.replace(p, key, value)
+		return previous, true
+	}
 	var r slotRef[K, V]
 	s.lookup(m, h, key, &r)
 	s.set(m, &r, key, value)
@@ -406,14 +415,29 @@ func (m *Map[K, V]) Compute(key K, fn func(old V, loaded bool) (newValue V, op C
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A present key in a shard that is not migrating takes the fast path
+	// (present); r is then filled only for what fn and CancelOp need, and a
+	// DeleteOp looks the key up to remove it.
 	var r slotRef[K, V]
-	s.lookup(m, h, key, &r)
+	p, head := s.present(m, h, key)
+	if p != nil {
+		r.old, r.found = p.Load().value, true
+	} else {
+		s.lookup(m, h, key, &r)
+	}
 	nv, op := fn(r.old, r.found)
 	switch op {
 	case UpdateOp:
-		s.set(m, &r, key, nv)
+		if p != nil {
+			head.replace(p, key, nv)
+		} else {
+			s.set(m, &r, key, nv)
+		}
 		return nv, true
 	case DeleteOp:
+		if p != nil {
+			s.lookup(m, h, key, &r)
+		}
 		if r.found {
 			s.remove(m, &r)
 		}

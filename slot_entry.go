@@ -66,6 +66,29 @@ func (b *bucket[K, V]) find(top uint8, key K) *entry[K, V] {
 	return nil
 }
 
+// slot returns the slot that holds key in the chain at head, or nil. The
+// caller holds the mutex, so a slot the tophash word selects is never empty.
+func (head *bucket[K, V]) slot(top uint8, key K) *atomic.Pointer[entry[K, V]] {
+	for b := head; b != nil; b = b.overflow.Load() {
+		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
+			// Safety: firstLane returns 0..7 for a nonzero match word.
+			if p := &b.slots[firstLane(m)&(bucketCnt-1)]; p.Load().key == key {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// replace stores a new entry for key and value in p, a slot of the chain at
+// head that holds key, and bumps the chain's version so that Range sees the
+// change (iter.go). Readers see the old entry or the new one. Caller holds
+// the mutex.
+func (head *bucket[K, V]) replace(p *atomic.Pointer[entry[K, V]], key K, value V) {
+	p.Store(&entry[K, V]{key, value})
+	head.state.bump()
+}
+
 // position is where a locked lookup found a key in an entry chain, or where
 // it may be inserted.
 type position[K comparable, V any] struct {
