@@ -418,12 +418,13 @@ func TestLoadDoesNotAllocate(t *testing.T) {
 
 // TestLayout pins the sizes the memory and false-sharing arguments rest on.
 func TestLayout(t *testing.T) {
-	// An entry bucket is a tophash word, eight slot pointers, an overflow
-	// pointer and a state word, whatever K and V are; the tophash word and
-	// the first seven slots make 64 bytes.
+	// An entry bucket is a tophash word, a state word, eight slot pointers
+	// and an overflow pointer, whatever K and V are; the two words and the
+	// first six slots make 64 bytes.
 	assert.Equal(t, uintptr(88), unsafe.Sizeof(bucket[uint64, uint64]{}))
 	assert.Equal(t, uintptr(88), unsafe.Sizeof(bucket[string, [64]byte]{}))
-	assert.Equal(t, uintptr(8), unsafe.Offsetof(bucket[string, int]{}.slots))
+	assert.Equal(t, uintptr(8), unsafe.Offsetof(bucket[string, int]{}.state))
+	assert.Equal(t, uintptr(16), unsafe.Offsetof(bucket[string, int]{}.slots))
 	assert.Equal(t, uintptr(16), unsafe.Sizeof(entry[uint64, uint64]{}))
 
 	// An inline bucket is three words and eight slots of whole words.
