@@ -54,7 +54,9 @@ package shardmap
 // word is one atomic store; a wider inline update writes the new slot into a
 // free one ahead of the old, or, with none free, marks the chain as being
 // written, stores the words, and bumps the version as it clears the mark
-// (slot_inline.go).
+// (slot_inline.go). The updates that are one store (a new entry, or one
+// word) of a key in a shard that is not migrating take a short path,
+// present, which finds the slot without lookup's bookkeeping for an insert.
 //
 // # Reads
 //
@@ -417,23 +419,61 @@ func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K, r *slotRef[K, V]) {
 	r.locate(m.tophash(h), key)
 }
 
-// present is the entry layout's fast path for a write to a key that is
-// already there: in a shard that is not migrating, it returns the key's slot
-// and its chain's head, for replace, without the bookkeeping for an insert
-// that lookup does. It returns a nil slot if the map uses inline slots, the
-// shard is migrating (a write must then do its share of the evacuation) or
-// the key is absent; the caller then takes lookup's path. Caller holds the
-// mutex.
-func (s *shard[K, V]) present(m *Map[K, V], h uint64, key K) (p *atomic.Pointer[entry[K, V]], head *bucket[K, V]) {
-	if m.slots != entrySlots {
-		return nil, nil
-	}
+// hit is where present found a key: its slot, p in the entry layout or ip
+// in the inline one, and the state word of its chain's head.
+type hit[K comparable, V any] struct {
+	p     *atomic.Pointer[entry[K, V]]
+	ip    *islot[K, V]
+	state *bucketState
+}
+
+// present is the fast path of a write to a key that is already there, in a
+// shard that is not migrating: it finds the key's slot, for hit.replace,
+// without the bookkeeping for an insert that lookup does. It reports false
+// if the shard is migrating (a write must then do its share of the
+// evacuation), if the key is absent, or if an update in this layout is more
+// than one store (an inline value wider than a word, or a key type with
+// floats, whose update rewrites the key too); the caller then takes lookup's
+// path. Caller holds the mutex.
+func (s *shard[K, V]) present(m *Map[K, V], h uint64, key K) (x hit[K, V], ok bool) {
 	t := s.tbl.Load()
 	if t.old.Load() != nil {
-		return nil, nil
+		return x, false
 	}
-	head = t.bucket(h & t.mask)
-	return head.slot(m.tophash(h), key), head
+	if m.slots == entrySlots {
+		head := t.bucket(h & t.mask)
+		x.p, x.state = head.slot(m.tophash(h), key), &head.state
+		return x, x.p != nil
+	}
+	if m.rekey || !x.ip.wordValue() {
+		return x, false
+	}
+	head := t.ibucket(h & t.mask)
+	x.ip, x.state = head.slot(m.tophash(h), key), &head.state
+	return x, x.ip != nil
+}
+
+// value returns the value in x's slot. Caller holds the mutex.
+func (x hit[K, V]) value(vp bool) V {
+	switch {
+	case x.p != nil:
+		return x.p.Load().value
+	case vp:
+		return x.ip.loadPtrValue()
+	}
+	return x.ip.loadWordValue() // present checked wordValue
+}
+
+// replace stores value for key in x's slot, with one store that readers see
+// whole (a new entry, or the value's word), and bumps the chain's version so
+// that Range sees the change (iter.go). Caller holds the mutex.
+func (x hit[K, V]) replace(key K, value V, vp bool) {
+	if x.p != nil {
+		x.p.Store(&entry[K, V]{key, value})
+	} else {
+		x.ip.storeValue(value, vp)
+	}
+	x.state.bump()
 }
 
 // locate fills r's position for key in r.t. Caller holds the mutex.
@@ -458,7 +498,7 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 		if r.t.inline() {
 			r.ipos.update(r.ihead, key, value, m.rekey, r.t.vp())
 		} else {
-			r.head.replace(&r.pos.b.slots[r.pos.i], key, value)
+			hit[K, V]{p: &r.pos.b.slots[r.pos.i], state: &r.head.state}.replace(key, value, false)
 		}
 		return
 	}

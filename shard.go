@@ -272,8 +272,8 @@ func (m *Map[K, V]) Store(key K, value V) {
 	s := m.shardFor(h)
 	s.mu.Lock()
 	// No defer: nothing between Lock and Unlock calls user code or panics.
-	if p, head := s.present(m, h, key); p != nil {
-		head.replace(p, key, value)
+	if x, ok := s.present(m, h, key); ok {
+		x.replace(key, value, m.slots == inlinePtrSlots)
 	} else {
 		var r slotRef[K, V]
 		s.lookup(m, h, key, &r)
@@ -291,9 +291,10 @@ func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, head := s.present(m, h, key); p != nil {
-		previous = p.Load().value
-		head.replace(p, key, value)
+	if x, ok := s.present(m, h, key); ok {
+		vp := m.slots == inlinePtrSlots
+		previous = x.value(vp)
+		x.replace(key, value, vp)
 		return previous, true
 	}
 	var r slotRef[K, V]
@@ -419,23 +420,23 @@ func (m *Map[K, V]) Compute(key K, fn func(old V, loaded bool) (newValue V, op C
 	// (present); r is then filled only for what fn and CancelOp need, and a
 	// DeleteOp looks the key up to remove it.
 	var r slotRef[K, V]
-	p, head := s.present(m, h, key)
-	if p != nil {
-		r.old, r.found = p.Load().value, true
+	x, fast := s.present(m, h, key)
+	if fast {
+		r.old, r.found = x.value(m.slots == inlinePtrSlots), true
 	} else {
 		s.lookup(m, h, key, &r)
 	}
 	nv, op := fn(r.old, r.found)
 	switch op {
 	case UpdateOp:
-		if p != nil {
-			head.replace(p, key, nv)
+		if fast {
+			x.replace(key, nv, m.slots == inlinePtrSlots)
 		} else {
 			s.set(m, &r, key, nv)
 		}
 		return nv, true
 	case DeleteOp:
-		if p != nil {
+		if fast {
 			s.lookup(m, h, key, &r)
 		}
 		if r.found {

@@ -74,8 +74,9 @@ func (b *bucket[K, V]) find(top uint8, key K) *entry[K, V] {
 	return nil
 }
 
-// slot returns the slot that holds key in the chain at head, or nil. The
-// caller holds the mutex, so a slot the tophash word selects is never empty.
+// slot returns the slot that holds key in the chain at head, or nil: find
+// for a writer, which needs the slot, not the entry. The caller holds the
+// mutex, so a slot the tophash word selects is never empty.
 func (head *bucket[K, V]) slot(top uint8, key K) *atomic.Pointer[entry[K, V]] {
 	for b := head; b != nil; b = b.overflow.Load() {
 		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
@@ -86,15 +87,6 @@ func (head *bucket[K, V]) slot(top uint8, key K) *atomic.Pointer[entry[K, V]] {
 		}
 	}
 	return nil
-}
-
-// replace stores a new entry for key and value in p, a slot of the chain at
-// head that holds key, and bumps the chain's version so that Range sees the
-// change (iter.go). Readers see the old entry or the new one. Caller holds
-// the mutex.
-func (head *bucket[K, V]) replace(p *atomic.Pointer[entry[K, V]], key K, value V) {
-	p.Store(&entry[K, V]{key, value})
-	head.state.bump()
 }
 
 // position is where a locked lookup found a key in an entry chain, or where

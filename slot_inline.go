@@ -232,13 +232,8 @@ func valueWords[K comparable, V any]() (from, to uintptr) {
 // find scans the chain starting at b for key. It takes no lock; the caller
 // validates the result with the chain's version (loadInline).
 func (b *ibucket[K, V]) find(top uint8, key K, vp bool) (value V, ok bool) {
-	for ; b != nil; b = b.overflow.Load() {
-		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
-			// Safety: firstLane returns 0..7 for a nonzero match word.
-			if p := &b.slots[firstLane(m)&(bucketCnt-1)]; p.loadKey() == key {
-				return p.loadValue(vp), true
-			}
-		}
+	if p := b.slot(top, key); p != nil {
+		return p.loadValue(vp), true
 	}
 	return value, false
 }
@@ -280,6 +275,21 @@ func loadInline[K comparable, V any](head *ibucket[K, V], top uint8, key K, vp b
 			runtime.Gosched()
 		}
 	}
+}
+
+// slot returns the slot that holds key in the chain starting at b, or nil.
+// Without the mutex what it finds may be changing underneath it: a reader
+// validates what it read with the chain's version (find, loadInline).
+func (b *ibucket[K, V]) slot(top uint8, key K) *islot[K, V] {
+	for ; b != nil; b = b.overflow.Load() {
+		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
+			// Safety: firstLane returns 0..7 for a nonzero match word.
+			if p := &b.slots[firstLane(m)&(bucketCnt-1)]; p.loadKey() == key {
+				return p
+			}
+		}
+	}
+	return nil
 }
 
 // iposition is where a locked lookup found a key in an inline chain, or
