@@ -445,7 +445,7 @@ func (s *shard[K, V]) present(m *Map[K, V], h uint64, key K) (x hit[K, V], ok bo
 		x.p, x.state = head.slot(m.tophash(h), key), &head.state
 		return x, x.p != nil
 	}
-	if m.rekey || !x.ip.wordValue() {
+	if m.rekey || !x.ip.wordValue() { // a constant; x.ip is not read
 		return x, false
 	}
 	head := t.ibucket(h & t.mask)
