@@ -126,6 +126,13 @@ func (s *shard[K, V]) maybeGrow() bool {
 	return true
 }
 
+// growDue reports whether maybeGrow would start a migration of t, the
+// shard's table, before one more insert. Caller holds the mutex.
+func (s *shard[K, V]) growDue(t *table[K, V]) bool {
+	b := t.B()
+	return overLoadFactor(s.count.Load()+1, b) || tooManyOverflowBuckets(s.noverflow, b)
+}
+
 // maybeShrink starts a shrink if deletes left the shard sparse enough.
 // Caller holds the mutex.
 func (s *shard[K, V]) maybeShrink(m *Map[K, V]) {

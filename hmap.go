@@ -54,9 +54,10 @@ package shardmap
 // word is one atomic store; a wider inline update writes the new slot into a
 // free one ahead of the old, or, with none free, marks the chain as being
 // written, stores the words, and bumps the version as it clears the mark
-// (slot_inline.go). The updates that are one store (a new entry, or one
-// word) of a key in a shard that is not migrating take a short path,
-// present, which finds the slot without lookup's bookkeeping for an insert.
+// (slot_inline.go). In a shard that is not migrating, the updates that are
+// one store (a new entry, or one word) and Store's inserts into an empty
+// slot of the key's chain that start no migration take a short path
+// (present, store), which finds the slot without filling a slotRef.
 //
 // # Reads
 //
@@ -451,6 +452,53 @@ func (s *shard[K, V]) present(m *Map[K, V], h uint64, key K) (x hit[K, V], ok bo
 	head := t.ibucket(h & t.mask)
 	x.ip, x.state = head.slot(m.tophash(h), key), &head.state
 	return x, x.ip != nil
+}
+
+// store is Store's fast path, for a shard that is not migrating: an update
+// that present would take, or an insert into an empty slot of the key's
+// chain that starts no migration. It reports false, having changed nothing,
+// for any other write, which the caller then makes through lookup and set.
+// Caller holds the mutex.
+func (s *shard[K, V]) store(m *Map[K, V], h uint64, key K, value V) bool {
+	t := s.tbl.Load()
+	if t.old.Load() != nil {
+		return false
+	}
+	top := m.tophash(h)
+	if m.slots == entrySlots {
+		head := t.bucket(h & t.mask)
+		if p := head.slot(top, key); p != nil {
+			p.Store(&entry[K, V]{key, value}) // as hit.replace
+			head.state.bump()
+			return true
+		}
+		free, fi := head.free()
+		if free == nil || s.growDue(t) {
+			return false
+		}
+		(&position[K, V]{free: free, fi: fi}).put(top, &entry[K, V]{key, value})
+		head.state.bump()
+		s.count.Add(1)
+		return true
+	}
+	head := t.ibucket(h & t.mask)
+	vp := m.slots == inlinePtrSlots
+	if p := head.slot(top, key); p != nil {
+		if m.rekey || !p.wordValue() {
+			return false
+		}
+		p.storeValue(value, vp) // as hit.replace
+		head.state.bump()
+		return true
+	}
+	free, fi := head.free()
+	if free == nil || s.growDue(t) {
+		return false
+	}
+	(&iposition[K, V]{free: free, fi: fi}).put(top, key, value, vp)
+	head.state.bump()
+	s.count.Add(1)
+	return true
 }
 
 // value returns the value in x's slot. Caller holds the mutex.

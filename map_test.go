@@ -191,6 +191,32 @@ func TestPresizeAvoidsGrowth(t *testing.T) {
 	assert.Zero(t, m.Stats().Shrinks, "never shrinks below its presize")
 }
 
+// TestInsertsGrowOnTime checks that a shard starts growing as soon as an
+// insert would take it over the load factor, whichever path the insert
+// takes (Store's short path into an empty slot, or lookup and set): after
+// every insert of a new key, a shard that is not migrating holds at most 6.5
+// entries per bucket, or one bucket's worth in a one-bucket table. Keys are
+// only inserted, and spread by the default hash, so no compaction or shrink
+// (during which inserts may run ahead of the load factor) takes place.
+func TestInsertsGrowOnTime(t *testing.T) {
+	for _, layout := range []struct {
+		name string
+		opts []Option
+	}{{"inline", nil}, {"entry", []Option{withEntryLayout()}}} {
+		t.Run(layout.name, func(t *testing.T) {
+			m := New[uint64, uint64](append(layout.opts, WithShards(1))...)
+			for i := range uint64(20_000) {
+				m.Store(i, i)
+				st := m.Stats()
+				if limit := max(bucketCnt, loadFactorNum*(st.Buckets/loadFactorDen)); st.Migrating == 0 && st.Entries > limit {
+					t.Fatalf("after %d inserts: %d entries in %d buckets, not migrating; the load factor allows %d", i+1, st.Entries, st.Buckets, limit)
+				}
+			}
+			require.Zero(t, m.Stats().Compactions)
+		})
+	}
+}
+
 // TestShrink checks that memory comes back after mass deletes, and that
 // WithGrowOnly keeps it.
 func TestShrink(t *testing.T) {
@@ -243,7 +269,13 @@ func TestCompaction(t *testing.T) {
 	}
 	assert.Equal(t, 12, m.Stats().OverflowBuckets)
 	for i := range uint64(50) {
-		m.Store(1000+i, i) // 4 more overflow buckets reach 16: compact
+		// 4 more overflow buckets reach 16; the next insert, into an empty
+		// slot of the chain's last bucket, starts the compaction.
+		due := m.Stats().OverflowBuckets == 16
+		m.Store(1000+i, i)
+		if due {
+			require.Equal(t, uint64(1), m.Stats().Compactions, "insert %d, after the 16th overflow bucket", i)
+		}
 	}
 	for m.EvacuateNext(0) {
 	}

@@ -272,9 +272,7 @@ func (m *Map[K, V]) Store(key K, value V) {
 	s := m.shardFor(h)
 	s.mu.Lock()
 	// No defer: nothing between Lock and Unlock calls user code or panics.
-	if x, ok := s.present(m, h, key); ok {
-		x.replace(key, value, m.slots == inlinePtrSlots)
-	} else {
+	if !s.store(m, h, key, value) {
 		var r slotRef[K, V]
 		s.lookup(m, h, key, &r)
 		s.set(m, &r, key, value)

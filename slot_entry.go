@@ -89,6 +89,17 @@ func (head *bucket[K, V]) slot(top uint8, key K) *atomic.Pointer[entry[K, V]] {
 	return nil
 }
 
+// free returns the first empty slot of the chain at head, lane i of bucket
+// b, or a nil b if every slot is taken. Caller holds the mutex.
+func (head *bucket[K, V]) free() (b *bucket[K, V], i int) {
+	for b = head; b != nil; b = b.overflow.Load() {
+		if m := matchEmpty(b.tophash.load()); m != 0 {
+			return b, firstLane(m)
+		}
+	}
+	return nil, 0
+}
+
 // position is where a locked lookup found a key in an entry chain, or where
 // it may be inserted.
 type position[K comparable, V any] struct {

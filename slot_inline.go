@@ -292,6 +292,17 @@ func (b *ibucket[K, V]) slot(top uint8, key K) *islot[K, V] {
 	return nil
 }
 
+// free returns the first empty slot of the chain at head, lane i of bucket
+// b, or a nil b if every slot is taken. Caller holds the mutex.
+func (head *ibucket[K, V]) free() (b *ibucket[K, V], i int) {
+	for b = head; b != nil; b = b.overflow.Load() {
+		if m := matchEmpty(b.tophash.load()); m != 0 {
+			return b, firstLane(m)
+		}
+	}
+	return nil, 0
+}
+
 // iposition is where a locked lookup found a key in an inline chain, or
 // where it may be inserted.
 type iposition[K comparable, V any] struct {
