@@ -54,10 +54,10 @@ package shardmap
 // word is one atomic store; a wider inline update writes the new slot into a
 // free one ahead of the old, or, with none free, marks the chain as being
 // written, stores the words, and bumps the version as it clears the mark
-// (slot_inline.go). In a shard that is not migrating, the updates that are
-// one store (a new entry, or one word) and Store's inserts into an empty
-// slot of the key's chain that start no migration take a short path
-// (present, store), which finds the slot without filling a slotRef.
+// (slot_inline.go). In a shard that is not migrating, the common writes
+// (updates that are one store, Store's inserts into an empty slot that start
+// no migration, deletes) take fast paths that make the same stores without
+// filling a slotRef (fastpath.go).
 //
 // # Reads
 //
@@ -418,110 +418,6 @@ func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K, r *slotRef[K, V]) {
 	}
 	r.t, r.h = t, h
 	r.locate(m.tophash(h), key)
-}
-
-// hit is where present found a key: its slot, p in the entry layout or ip
-// in the inline one, and the state word of its chain's head.
-type hit[K comparable, V any] struct {
-	p     *atomic.Pointer[entry[K, V]]
-	ip    *islot[K, V]
-	state *bucketState
-}
-
-// present is the fast path of a write to a key that is already there, in a
-// shard that is not migrating: it finds the key's slot, for hit.replace,
-// without the bookkeeping for an insert that lookup does. It reports false
-// if the shard is migrating (a write must then do its share of the
-// evacuation), if the key is absent, or if an update in this layout is more
-// than one store (an inline value wider than a word, or a key type with
-// floats, whose update rewrites the key too); the caller then takes lookup's
-// path. Caller holds the mutex.
-func (s *shard[K, V]) present(m *Map[K, V], h uint64, key K) (x hit[K, V], ok bool) {
-	t := s.tbl.Load()
-	if t.old.Load() != nil {
-		return x, false
-	}
-	if m.slots == entrySlots {
-		head := t.bucket(h & t.mask)
-		x.p, x.state = head.slot(m.tophash(h), key), &head.state
-		return x, x.p != nil
-	}
-	if m.rekey || !x.ip.wordValue() { // a constant; x.ip is not read
-		return x, false
-	}
-	head := t.ibucket(h & t.mask)
-	x.ip, x.state = head.slot(m.tophash(h), key), &head.state
-	return x, x.ip != nil
-}
-
-// store is Store's fast path, for a shard that is not migrating: an update
-// that present would take, or an insert into an empty slot of the key's
-// chain that starts no migration. It reports false, having changed nothing,
-// for any other write, which the caller then makes through lookup and set.
-// Caller holds the mutex.
-func (s *shard[K, V]) store(m *Map[K, V], h uint64, key K, value V) bool {
-	t := s.tbl.Load()
-	if t.old.Load() != nil {
-		return false
-	}
-	top := m.tophash(h)
-	if m.slots == entrySlots {
-		head := t.bucket(h & t.mask)
-		if p := head.slot(top, key); p != nil {
-			p.Store(&entry[K, V]{key, value}) // as hit.replace
-			head.state.bump()
-			return true
-		}
-		free, fi := head.free()
-		if free == nil || s.growDue(t) {
-			return false
-		}
-		(&position[K, V]{free: free, fi: fi}).put(top, &entry[K, V]{key, value})
-		head.state.bump()
-		s.count.Add(1)
-		return true
-	}
-	head := t.ibucket(h & t.mask)
-	vp := m.slots == inlinePtrSlots
-	if p := head.slot(top, key); p != nil {
-		if m.rekey || !p.wordValue() {
-			return false
-		}
-		p.storeValue(value, vp) // as hit.replace
-		head.state.bump()
-		return true
-	}
-	free, fi := head.free()
-	if free == nil || s.growDue(t) {
-		return false
-	}
-	(&iposition[K, V]{free: free, fi: fi}).put(top, key, value, vp)
-	head.state.bump()
-	s.count.Add(1)
-	return true
-}
-
-// value returns the value in x's slot. Caller holds the mutex.
-func (x hit[K, V]) value(vp bool) V {
-	switch {
-	case x.p != nil:
-		return x.p.Load().value
-	case vp:
-		return x.ip.loadPtrValue()
-	}
-	return x.ip.loadWordValue() // present checked wordValue
-}
-
-// replace stores value for key in x's slot, with one store that readers see
-// whole (a new entry, or the value's word), and bumps the chain's version so
-// that Range sees the change (iter.go). Caller holds the mutex.
-func (x hit[K, V]) replace(key K, value V, vp bool) {
-	if x.p != nil {
-		x.p.Store(&entry[K, V]{key, value})
-	} else {
-		x.ip.storeValue(value, vp)
-	}
-	x.state.bump()
 }
 
 // locate fills r's position for key in r.t. Caller holds the mutex.

@@ -358,6 +358,9 @@ func (m *Map[K, V]) LoadAndDelete(key K) (value V, loaded bool) {
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if old, found, ok := s.delete(m, h, key); ok {
+		return old, found
+	}
 	var r slotRef[K, V]
 	s.lookup(m, h, key, &r)
 	if !r.found {

@@ -74,19 +74,20 @@ func (b *bucket[K, V]) find(top uint8, key K) *entry[K, V] {
 	return nil
 }
 
-// slot returns the slot that holds key in the chain at head, or nil: find
-// for a writer, which needs the slot, not the entry. The caller holds the
-// mutex, so a slot the tophash word selects is never empty.
-func (head *bucket[K, V]) slot(top uint8, key K) *atomic.Pointer[entry[K, V]] {
+// slot returns the bucket and lane of the slot that holds key in the chain
+// at head, or a nil bucket: find for a writer, which needs the slot, not
+// the entry. The caller holds the mutex, so a slot the tophash word selects
+// is never empty.
+func (head *bucket[K, V]) slot(top uint8, key K) (*bucket[K, V], int) {
 	for b := head; b != nil; b = b.overflow.Load() {
 		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
 			// Safety: firstLane returns 0..7 for a nonzero match word.
-			if p := &b.slots[firstLane(m)&(bucketCnt-1)]; p.Load().key == key {
-				return p
+			if i := firstLane(m) & (bucketCnt - 1); b.slots[i].Load().key == key {
+				return b, i
 			}
 		}
 	}
-	return nil
+	return nil, 0
 }
 
 // free returns the first empty slot of the chain at head, lane i of bucket

@@ -232,8 +232,9 @@ func valueWords[K comparable, V any]() (from, to uintptr) {
 // find scans the chain starting at b for key. It takes no lock; the caller
 // validates the result with the chain's version (loadInline).
 func (b *ibucket[K, V]) find(top uint8, key K, vp bool) (value V, ok bool) {
-	if p := b.slot(top, key); p != nil {
-		return p.loadValue(vp), true
+	if b, i := b.slot(top, key); b != nil {
+		// Safety: slot returns a lane, 0..7.
+		return b.slots[i&(bucketCnt-1)].loadValue(vp), true
 	}
 	return value, false
 }
@@ -277,19 +278,20 @@ func loadInline[K comparable, V any](head *ibucket[K, V], top uint8, key K, vp b
 	}
 }
 
-// slot returns the slot that holds key in the chain starting at b, or nil.
-// Without the mutex what it finds may be changing underneath it: a reader
-// validates what it read with the chain's version (find, loadInline).
-func (b *ibucket[K, V]) slot(top uint8, key K) *islot[K, V] {
+// slot returns the bucket and lane of the slot that holds key in the chain
+// starting at b, or a nil bucket. Without the mutex what it finds may be
+// changing underneath it: a reader validates what it read with the chain's
+// version (find, loadInline).
+func (b *ibucket[K, V]) slot(top uint8, key K) (*ibucket[K, V], int) {
 	for ; b != nil; b = b.overflow.Load() {
 		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
 			// Safety: firstLane returns 0..7 for a nonzero match word.
-			if p := &b.slots[firstLane(m)&(bucketCnt-1)]; p.loadKey() == key {
-				return p
+			if i := firstLane(m) & (bucketCnt - 1); b.slots[i].loadKey() == key {
+				return b, i
 			}
 		}
 	}
-	return nil
+	return nil, 0
 }
 
 // free returns the first empty slot of the chain at head, lane i of bucket
