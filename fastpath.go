@@ -1,6 +1,9 @@
 package shardmap
 
-import "sync/atomic"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // The write fast paths: the common writes, in a shard that is not migrating,
 // made without lookup's slotRef. lookup fills a slotRef with everything any
@@ -11,10 +14,12 @@ import "sync/atomic"
 // write themselves:
 //
 //   - present finds a key for an update that is one store (a new entry, or
-//     one word), for Compute and LoadAndStore; hit.replace makes it.
+//     one word), for LoadAndStore; hit.replace makes it.
 //   - store is Store: such an update, or an insert into the first empty
 //     slot of the key's chain that starts no migration (growDue).
 //   - delete is LoadAndDelete.
+//   - compute is Compute on a present key: fn, then such an update, or a
+//     delete.
 //
 // Invariant: a fast path makes the same stores, in the same order, as the
 // general path would for the same write (set, remove, and the slot
@@ -189,4 +194,69 @@ func (s *shard[K, V]) delete(m *Map[K, V], h uint64, key K) (old V, found, ok bo
 	s.count.Add(-1)
 	s.maybeShrink(m)
 	return old, true, true
+}
+
+// compute is Compute's fast path, for a key that is present in a shard that
+// is not migrating and whose update is one store: it calls fn with the
+// key's value and makes the write fn asks for, as store and delete do. It
+// reports done false, having neither called fn nor changed anything, for
+// any other key, which the caller then takes through lookup. It panics, as
+// Compute does, if fn returns an unknown op, having changed nothing.
+func (s *shard[K, V]) compute(m *Map[K, V], h uint64, key K, fn func(V, bool) (V, ComputeOp)) (actual V, ok, done bool) {
+	t := s.tbl.Load()
+	if t.old.Load() != nil {
+		return actual, false, false
+	}
+	top := m.tophash(h)
+	var old V
+	var op ComputeOp
+	if m.slots == entrySlots {
+		head := t.bucket(h & t.mask)
+		b, i := head.slot(top, key)
+		if b == nil {
+			return actual, false, false
+		}
+		// Safety: slot returns a lane, 0..7.
+		p := &b.slots[i&(bucketCnt-1)]
+		old = p.Load().value
+		switch actual, op = fn(old, true); op {
+		case UpdateOp:
+			p.Store(&entry[K, V]{key, actual}) // as hit.replace
+			head.state.bump()
+			return actual, true, true
+		case DeleteOp:
+			(&position[K, V]{b: b, i: i}).clear() // as delete
+			head.state.bump()
+		}
+	} else {
+		if !m.oneStoreUpdates() {
+			return actual, false, false
+		}
+		head := t.ibucket(h & t.mask)
+		b, i := head.slot(top, key)
+		if b == nil {
+			return actual, false, false
+		}
+		vp := m.slots == inlinePtrSlots
+		// Safety: slot returns a lane, 0..7.
+		p := &b.slots[i&(bucketCnt-1)]
+		old = p.loadValue(vp)
+		switch actual, op = fn(old, true); op {
+		case UpdateOp:
+			p.storeValue(actual, vp) // as hit.replace
+			head.state.bump()
+			return actual, true, true
+		case DeleteOp:
+			(&iposition[K, V]{b: b, i: i}).clear(head, vp) // as delete
+		}
+	}
+	switch op {
+	case DeleteOp:
+		s.count.Add(-1)
+		s.maybeShrink(m)
+		return *new(V), false, true
+	case CancelOp:
+		return old, true, true
+	}
+	panic(fmt.Sprintf("shardmap: Compute: fn returned unknown %v", op))
 }

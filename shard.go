@@ -417,29 +417,17 @@ func (m *Map[K, V]) Compute(key K, fn func(old V, loaded bool) (newValue V, op C
 	s := m.shardFor(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// A present key in a shard that is not migrating takes the fast path
-	// (present); r is then filled only for what fn and CancelOp need, and a
-	// DeleteOp looks the key up to remove it.
-	var r slotRef[K, V]
-	x, fast := s.present(m, h, key)
-	if fast {
-		r.old, r.found = x.value(m.slots == inlinePtrSlots), true
-	} else {
-		s.lookup(m, h, key, &r)
+	if actual, ok, done := s.compute(m, h, key, fn); done {
+		return actual, ok
 	}
+	var r slotRef[K, V]
+	s.lookup(m, h, key, &r)
 	nv, op := fn(r.old, r.found)
 	switch op {
 	case UpdateOp:
-		if fast {
-			x.replace(key, nv, m.slots == inlinePtrSlots)
-		} else {
-			s.set(m, &r, key, nv)
-		}
+		s.set(m, &r, key, nv)
 		return nv, true
 	case DeleteOp:
-		if fast {
-			s.lookup(m, h, key, &r)
-		}
 		if r.found {
 			s.remove(m, &r)
 		}
