@@ -103,8 +103,9 @@ func (x hit[K, V]) replace(key K, value V, vp bool) {
 
 // oneStoreUpdates reports whether an update of a present key in an inline
 // slot is one store: when the value is one word and the key holds no floats
-// (whose update rewrites the key too, see iposition.update). An update of
-// an entry slot always is (a new entry). A constant per Map.
+// (whose update rewrites the key too), the case iposition.update makes with
+// hit.replace. An update of an entry slot always is (a new entry). A
+// constant per Map.
 func (m *Map[K, V]) oneStoreUpdates() bool {
 	return !m.rekey && (*islot[K, V])(nil).wordValue()
 }

@@ -370,10 +370,9 @@ func (pos *iposition[K, V]) put(top uint8, key K, value V, vp bool) (overflowed 
 // rekey for key types that hold floats.
 func (pos *iposition[K, V]) update(head *ibucket[K, V], key K, value V, rekey, vp bool) {
 	p := &pos.b.slots[pos.i]
-	if !rekey && unsafe.Sizeof(p.value) == 8 && unsafe.Offsetof(p.value)%8 == 0 {
+	if !rekey && p.wordValue() {
 		// The value is one aligned word: store just that.
-		p.storeValue(value, vp)
-		head.state.bump()
+		hit[K, V]{ip: p, state: &head.state}.replace(key, value, vp)
 		return
 	}
 	s := p.load(vp)
