@@ -13,7 +13,8 @@ package shardmap
 //	bucket     8 slots, a tophash word (one byte per slot, 0 = empty), an
 //	           overflow pointer, and a state word (used at a chain's head)
 //	chain      a bucket and its overflow buckets; every key lives in exactly one
-//	           chain of the current table
+//	           chain of the current table. The head bucket is part of the
+//	           array, never nil, so chain scans test only the overflow links
 //	layout     how a slot holds its key and value, chosen once per Map by New:
 //	  entry    a slot is an atomic pointer to an immutable {key, value} entry
 //	           (slot_entry.go); used when K or V holds pointers

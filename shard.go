@@ -188,7 +188,8 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 			if v := head.state.load(); v&chainDirtyBit == 0 {
 				top := m.tophash(h)
 			scan:
-				for b := head; b != nil; b = b.overflow.Load() {
+				// The head is never nil: the loop tests only the links.
+				for b := head; ; {
 					for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
 						// Safety: firstLane returns 0..7 for a nonzero match word.
 						if p := &b.slots[firstLane(mt)&(bucketCnt-1)]; p.loadKey() == key {
@@ -202,15 +203,22 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 							default:
 								value = p.load(false).value
 							}
-							ok = true
+							if head.state.load() == v {
+								return value, true
+							}
+							// The chain changed: no later load of the
+							// state word can equal v again (versions
+							// only grow), so the test below fails too.
 							break scan
 						}
 					}
+					if b = b.overflow.Load(); b == nil {
+						break
+					}
 				}
 				if head.state.load() == v {
-					return value, ok
+					return *new(V), false
 				}
-				value, ok = *new(V), false
 			}
 		} else {
 			// bucket.find, written out as above.
@@ -223,15 +231,17 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 				head = t.piece(h & t.mask)
 				head.touch()
 			}
-			for b := head; b != nil; b = b.overflow.Load() {
+			for b := head; ; {
 				for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
 					// Safety: firstLane returns 0..7 for a nonzero match word.
 					if e := b.slots[firstLane(mt)&(bucketCnt-1)].Load(); e != nil && e.key == key {
 						return e.value, true
 					}
 				}
+				if b = b.overflow.Load(); b == nil {
+					return value, false
+				}
 			}
-			return value, false
 		}
 	}
 	return m.load(h, key)

@@ -63,15 +63,17 @@ func (b *bucket[K, V]) touch() {
 // find returns the entry for key in the chain starting at b, or nil. It takes
 // no lock and is safe against any concurrent writer (invariant 3).
 func (b *bucket[K, V]) find(top uint8, key K) *entry[K, V] {
-	for ; b != nil; b = b.overflow.Load() {
+	for {
 		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
 			// Safety: firstLane returns 0..7 for a nonzero match word.
 			if e := b.slots[firstLane(m)&(bucketCnt-1)].Load(); e != nil && e.key == key {
 				return e
 			}
 		}
+		if b = b.overflow.Load(); b == nil {
+			return nil
+		}
 	}
-	return nil
 }
 
 // slot returns the bucket and lane of the slot that holds key in the chain
@@ -79,26 +81,30 @@ func (b *bucket[K, V]) find(top uint8, key K) *entry[K, V] {
 // the entry. The caller holds the mutex, so a slot the tophash word selects
 // is never empty.
 func (head *bucket[K, V]) slot(top uint8, key K) (*bucket[K, V], int) {
-	for b := head; b != nil; b = b.overflow.Load() {
+	for b := head; ; {
 		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
 			// Safety: firstLane returns 0..7 for a nonzero match word.
 			if i := firstLane(m) & (bucketCnt - 1); b.slots[i].Load().key == key {
 				return b, i
 			}
 		}
+		if b = b.overflow.Load(); b == nil {
+			return nil, 0
+		}
 	}
-	return nil, 0
 }
 
 // free returns the first empty slot of the chain at head, lane i of bucket
 // b, or a nil b if every slot is taken. Caller holds the mutex.
 func (head *bucket[K, V]) free() (b *bucket[K, V], i int) {
-	for b = head; b != nil; b = b.overflow.Load() {
+	for b = head; ; {
 		if m := matchEmpty(b.tophash.load()); m != 0 {
 			return b, firstLane(m)
 		}
+		if b = b.overflow.Load(); b == nil {
+			return nil, 0
+		}
 	}
-	return nil, 0
 }
 
 // position is where a locked lookup found a key in an entry chain, or where

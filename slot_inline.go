@@ -283,26 +283,30 @@ func loadInline[K comparable, V any](head *ibucket[K, V], top uint8, key K, vp b
 // changing underneath it: a reader validates what it read with the chain's
 // version (find, loadInline).
 func (b *ibucket[K, V]) slot(top uint8, key K) (*ibucket[K, V], int) {
-	for ; b != nil; b = b.overflow.Load() {
+	for {
 		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
 			// Safety: firstLane returns 0..7 for a nonzero match word.
 			if i := firstLane(m) & (bucketCnt - 1); b.slots[i].loadKey() == key {
 				return b, i
 			}
 		}
+		if b = b.overflow.Load(); b == nil {
+			return nil, 0
+		}
 	}
-	return nil, 0
 }
 
 // free returns the first empty slot of the chain at head, lane i of bucket
 // b, or a nil b if every slot is taken. Caller holds the mutex.
 func (head *ibucket[K, V]) free() (b *ibucket[K, V], i int) {
-	for b = head; b != nil; b = b.overflow.Load() {
+	for b = head; ; {
 		if m := matchEmpty(b.tophash.load()); m != 0 {
 			return b, firstLane(m)
 		}
+		if b = b.overflow.Load(); b == nil {
+			return nil, 0
+		}
 	}
-	return nil, 0
 }
 
 // iposition is where a locked lookup found a key in an inline chain, or
