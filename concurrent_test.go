@@ -10,6 +10,7 @@ package shardmap
 import (
 	"fmt"
 	"iter"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -1202,4 +1203,48 @@ func TestNonComparableKeyPanics(t *testing.T) {
 	assert.Equal(t, 2+len(bad)+2*200, m.Len())
 	assert.Positive(t, m.Stats().Growths, "the writers must have grown the shard")
 	require.NoError(t, m.CheckInvariants())
+}
+
+// TestWritersWaitForTheMutex holds a shard's mutex while each kind of write
+// runs against that shard in its own goroutine: none may finish before the
+// mutex is released (a writer's lockSlow must end in Lock, not give up after
+// its bounded retries), and all must finish, with their effects, after it.
+func TestWritersWaitForTheMutex(t *testing.T) {
+	m := New[uint64, uint64](WithShards(1))
+	m.Store(3, 3)
+	m.Store(4, 4)
+	m.Store(5, 5)
+	writes := []func(){
+		func() { m.Store(1, 10) },
+		func() { m.LoadOrStore(2, 20) },
+		func() { m.LoadAndStore(3, 30) },
+		func() { m.Delete(4) },
+		func() { m.LoadAndDelete(5) },
+		func() {
+			m.Compute(6, func(uint64, bool) (uint64, ComputeOp) { return 60, UpdateOp })
+		},
+	}
+	release := m.HoldShard(0)
+	var finished atomic.Int32
+	var wg sync.WaitGroup
+	for _, w := range writes {
+		wg.Go(func() {
+			w()
+			finished.Add(1)
+		})
+	}
+	// Let the writers run well past their retries and into Lock.
+	for range 10_000 {
+		runtime.Gosched()
+		if n := finished.Load(); n != 0 {
+			release()
+			wg.Wait()
+			t.Fatalf("%d writes finished while the shard's mutex was held", n)
+		}
+	}
+	release()
+	wg.Wait()
+	assert.Equal(t, int32(len(writes)), finished.Load())
+	want := map[uint64]uint64{1: 10, 2: 20, 3: 30, 6: 60}
+	assert.Equal(t, want, maps.Collect(m.All()))
 }

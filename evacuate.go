@@ -173,8 +173,9 @@ func (s *shard[K, V]) growWork(m *Map[K, V], t *table[K, V], h uint64) {
 // workload), runtime/trace showed the slowest writes waiting there after a
 // reader's help; yielding took the slowest write of three interleaved runs
 // from 7-22 ms to 2.4-3.7 ms, for the price of a scheduler round trip per
-// help. (Yielding only when a writer waits would need writers to TryLock
-// before Lock, which is too big to inline and puts a call on every Store.)
+// help. (Yielding only when a writer waits would need a writer that finds
+// the mutex held to say so in a word the reader loads: one more atomic
+// write on every contended lock.)
 func (s *shard[K, V]) help(m *Map[K, V]) {
 	if !s.mu.TryLock() {
 		return

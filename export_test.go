@@ -63,6 +63,14 @@ func (m *Map[K, V]) ReadsOld(key K) bool {
 	return old != nil && b == old.bucket(h&old.mask)
 }
 
+// HoldShard locks key's shard's mutex, as a writer would, and returns the
+// function that unlocks it.
+func (m *Map[K, V]) HoldShard(key K) (release func()) {
+	s := m.shardFor(m.hash(key))
+	s.mu.Lock()
+	return s.mu.Unlock
+}
+
 // ShardMigrating reports whether key's shard has an old array.
 func (m *Map[K, V]) ShardMigrating(key K) bool {
 	return m.shardFor(m.hash(key)).tbl.Load().old.Load() != nil

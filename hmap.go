@@ -44,7 +44,8 @@ package shardmap
 //
 // # Writes
 //
-// Writers hold the shard's mutex. Before touching a key, a writer evacuates the
+// Writers hold the shard's mutex (taken with TryLock first, then a few more
+// tries before Lock: see lockSlow). Before touching a key, a writer evacuates the
 // old chain that key hashes to (so the key is only ever written in the new
 // array) and one more chain for progress. Insert fills the slot and then sets
 // the tophash byte; delete clears the tophash byte, then what of the slot

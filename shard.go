@@ -147,6 +147,31 @@ func bucketsFor(n, nshards int) uint8 {
 	return b
 }
 
+// lockSlow takes the shard's mutex after a writer's TryLock found it held.
+// Every writer locks with
+//
+//	if !s.mu.TryLock() {
+//		s.lockSlow()
+//	}
+//
+// rather than with Lock. A write holds the mutex for tens of nanoseconds,
+// while sync.Mutex.Lock, finding it held, spins with PAUSE instructions for
+// much longer than that before it looks again, and then parks: so lockSlow
+// first looks again at once, a bounded number of times, and only then waits
+// in Lock. (The two lines are written out at each writer: a method holding
+// them is over the inlining budget, which would put a call on every write.)
+func (s *shard[K, V]) lockSlow() {
+	for range lockSpins {
+		if s.mu.TryLock() {
+			return
+		}
+	}
+	s.mu.Lock()
+}
+
+// lockSpins is how many times lockSlow tries the mutex before it waits.
+const lockSpins = 64
+
 // shardFor returns the shard for hash h.
 func (m *Map[K, V]) shardFor(h uint64) *shard[K, V] {
 	// Safety: the index is masked to len(m.shards)-1. (The mask, rather than
@@ -280,7 +305,9 @@ func (m *Map[K, V]) Store(key K, value V) {
 		h = m.hash(key)
 	}
 	s := m.shardFor(h)
-	s.mu.Lock()
+	if !s.mu.TryLock() {
+		s.lockSlow()
+	}
 	// No defer: nothing between Lock and Unlock calls user code or panics.
 	if !s.store(m, h, key, value) {
 		var r slotRef[K, V]
@@ -297,7 +324,9 @@ func (m *Map[K, V]) Store(key K, value V) {
 func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
 	h := m.hash(key)
 	s := m.shardFor(h)
-	s.mu.Lock()
+	if !s.mu.TryLock() {
+		s.lockSlow()
+	}
 	defer s.mu.Unlock()
 	if x, ok := s.present(m, h, key); ok {
 		vp := m.slots == inlinePtrSlots
@@ -347,7 +376,9 @@ func (m *Map[K, V]) LoadOrCompute(key K, fn func() V) (actual V, loaded bool) {
 func (m *Map[K, V]) storeAbsent(key K, value V, fn func() V, compute bool) (actual V, loaded bool) {
 	h := m.hash(key)
 	s := m.shardFor(h)
-	s.mu.Lock()
+	if !s.mu.TryLock() {
+		s.lockSlow()
+	}
 	defer s.mu.Unlock()
 	var r slotRef[K, V]
 	s.lookup(m, h, key, &r)
@@ -366,7 +397,9 @@ func (m *Map[K, V]) storeAbsent(key K, value V, fn func() V, compute bool) (actu
 func (m *Map[K, V]) LoadAndDelete(key K) (value V, loaded bool) {
 	h := m.hash(key)
 	s := m.shardFor(h)
-	s.mu.Lock()
+	if !s.mu.TryLock() {
+		s.lockSlow()
+	}
 	defer s.mu.Unlock()
 	if old, found, ok := s.delete(m, h, key); ok {
 		return old, found
@@ -425,7 +458,9 @@ func (op ComputeOp) String() string {
 func (m *Map[K, V]) Compute(key K, fn func(old V, loaded bool) (newValue V, op ComputeOp)) (actual V, ok bool) {
 	h := m.hash(key)
 	s := m.shardFor(h)
-	s.mu.Lock()
+	if !s.mu.TryLock() {
+		s.lockSlow()
+	}
 	defer s.mu.Unlock()
 	if actual, ok, done := s.compute(m, h, key, fn); done {
 		return actual, ok
