@@ -106,7 +106,7 @@ func configFor(mode string) Config {
 			Growth: []int{4_000_000, 16_000_000}, EntryN: 1_000_000, GiveBackN: 4_000_000, NoiseProbe: time.Second,
 			HitKeys: 1_000_000, HitAccesses: 5_000_000, CacheKeys: 1_000_000, CacheEntryN: 1_000_000}
 	}
-	return Config{Mode: "default", Keys: []int{1_000, 1_000_000, 16_000_000}, SharedKeys: 1_000_000, BigPasses: 1,
+	return Config{Mode: "default", Keys: []int{1_000, 1_000_000, 16_000_000}, SharedKeys: 1_000_000, BigPasses: 2,
 		BigMaps: []string{"shardmap", baseline}, OpsKeys: 1_000_000, HotKeys: 1_000,
 		Goroutines: gs, Duration: 500 * time.Millisecond, Rounds: 5,
 		Growth: []int{4_000_000}, EntryN: 1_000_000, GiveBackN: 4_000_000, NoiseProbe: time.Second,
