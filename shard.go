@@ -158,8 +158,16 @@ func bucketsFor(n, nshards int) uint8 {
 // while sync.Mutex.Lock, finding it held, spins with PAUSE instructions for
 // much longer than that before it looks again, and then parks: so lockSlow
 // first looks again at once, a bounded number of times, and only then waits
-// in Lock. (The two lines are written out at each writer: a method holding
-// them is over the inlining budget, which would put a call on every write.)
+// in Lock. Fairness stays sync.Mutex's: TryLock fails while the mutex is in
+// starvation mode (a waiter in Lock has waited over a millisecond), so a
+// retrying writer then queues in Lock behind the waiters. (The two lines are
+// written out at each writer: a method holding them is over the inlining
+// budget, which would put a call on every write.)
+//
+// At 1K keys with two goroutines (bench's test binary, before and after,
+// 5 alternations, ratio of medians to xsync v4 on a 2-CPU VM): Store of
+// present uint64 keys 0.83 -> 1.11, hot Compute 0.82 -> 1.12, the
+// 50/25/25 mix 0.77 -> 0.91; string Store 0.71 -> 0.80.
 func (s *shard[K, V]) lockSlow() {
 	for range lockSpins {
 		if s.mu.TryLock() {
