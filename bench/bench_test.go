@@ -308,3 +308,24 @@ func TestCacheSummary(t *testing.T) {
 		t.Errorf("summary lacks the verdict against otter-v2-sync:\n%s", b.String())
 	}
 }
+
+// TestReportNamesTheCommit checks that a results file and its README line
+// say which checkout they measured.
+func TestReportNamesTheCommit(t *testing.T) {
+	r := Results{Env: Env{CPU: "cpu", Commit: "0123456789ab-dirty"}, Config: configFor("smoke")}
+	var env, machine strings.Builder
+	writeEnv(&env, r)
+	writeMachine(&machine, r)
+	if !strings.Contains(env.String(), "| Commit | 0123456789ab-dirty |") {
+		t.Errorf("environment table does not name the commit:\n%s", env.String())
+	}
+	if !strings.Contains(machine.String(), ", at 0123456789ab-dirty;") {
+		t.Errorf("machine line does not name the commit: %s", machine.String())
+	}
+	r.Env.Commit = ""
+	machine.Reset()
+	writeMachine(&machine, r)
+	if strings.Contains(machine.String(), ", at ") {
+		t.Errorf("machine line names a commit it does not have: %s", machine.String())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -42,6 +43,9 @@ type Env struct {
 	Command string
 	// GOGC and GOMEMLIMIT are the environment's settings, if any.
 	GOGC, GOMEMLIMIT string
+	// Commit names the checkout the run was built from (git describe
+	// --always --dirty), or is empty where git cannot tell.
+	Commit string
 }
 
 // currentEnv describes this process's machine and toolchain.
@@ -65,7 +69,19 @@ func currentEnv() Env {
 		Command:    strings.Join(args, " "),
 		GOGC:       os.Getenv("GOGC"),
 		GOMEMLIMIT: os.Getenv("GOMEMLIMIT"),
+		Commit:     commit(),
 	}
+}
+
+// commit returns git's name for the checkout the bench runs in, with
+// "-dirty" if it has uncommitted changes, so that a results file says which
+// code it measured; empty if git is missing or this is not a checkout.
+func commit() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty", "--abbrev=12").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // cpuModel returns the CPU's model name from /proc/cpuinfo, or the
@@ -143,6 +159,9 @@ func writeEnv(b *strings.Builder, r Results) {
 	fmt.Fprintf(b, "| Host | %s |\n", e.Host)
 	fmt.Fprintf(b, "| Date | %s |\n", e.Date.UTC().Format(time.RFC3339))
 	fmt.Fprintf(b, "| Command | `%s` |\n", e.Command)
+	if e.Commit != "" {
+		fmt.Fprintf(b, "| Commit | %s |\n", e.Commit)
+	}
 	if e.GOGC != "" || e.GOMEMLIMIT != "" {
 		fmt.Fprintf(b, "| GOGC / GOMEMLIMIT | %q / %q |\n", e.GOGC, e.GOMEMLIMIT)
 	}

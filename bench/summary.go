@@ -17,8 +17,12 @@ func hasCoreResults(r Results) bool {
 // was made.
 func writeMachine(b *strings.Builder, r Results) {
 	e := r.Env
-	fmt.Fprintf(b, "%s, %d logical CPUs, GOMAXPROCS %d, %s %s; `%s`; %s.\n\n",
-		e.CPU, e.NumCPU, e.GOMAXPROCS, e.GoVersion, e.Platform, e.Command, e.Date.UTC().Format("2006-01-02"))
+	at := ""
+	if e.Commit != "" {
+		at = ", at " + e.Commit
+	}
+	fmt.Fprintf(b, "%s, %d logical CPUs, GOMAXPROCS %d, %s %s; `%s`%s; %s.\n\n",
+		e.CPU, e.NumCPU, e.GOMAXPROCS, e.GoVersion, e.Platform, e.Command, at, e.Date.UTC().Format("2006-01-02"))
 }
 
 // writeSummary writes the part of the report the README shows: how the
