@@ -220,7 +220,6 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 			}
 			if v := head.state.load(); v&chainDirtyBit == 0 {
 				top := m.tophash(h)
-			scan:
 				// The head is never nil: the loop tests only the links.
 				for b := head; ; {
 					for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
@@ -239,10 +238,8 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 							if head.state.load() == v {
 								return value, true
 							}
-							// The chain changed: no later load of the
-							// state word can equal v again (versions
-							// only grow), so the test below fails too.
-							break scan
+							// The chain changed under the copy.
+							return m.load(h, key)
 						}
 					}
 					if b = b.overflow.Load(); b == nil {
