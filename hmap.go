@@ -220,11 +220,10 @@ type geometry struct {
 	// split is log2(len)-1, the bucket index bit place moves to the bottom.
 	split uint8
 	// pshift is log2 of the buckets per piece (chunkShift, or ishift for
-	// the inline layout) and pmask that many buckets minus one, for the
-	// paths that allocate pieces and serve either layout (the lookups,
-	// piece and ipiece, use their layout's constant).
+	// the inline layout), for the paths that allocate pieces and serve
+	// either layout (the lookups, piece and ipiece, use their layout's
+	// constant).
 	pshift uint8
-	pmask  uint64
 }
 
 // newTable returns a table with 2^b empty buckets in the given layout. If
@@ -238,7 +237,7 @@ func newTable[K comparable, V any](b uint8, kind slotKind, lazy bool) *table[K, 
 		shift = ishift[K, V]()
 	}
 	npieces := max(n>>shift, 1)
-	t.split, t.pshift, t.pmask = b-1, uint8(shift), 1<<shift-1
+	t.split, t.pshift = b-1, uint8(shift)
 	if inline {
 		t.ipieces = make([]*ibucket[K, V], npieces)
 	} else {
@@ -268,7 +267,7 @@ func (t *table[K, V]) allocPiece(i uint64) {
 
 // allocPieceAt makes sure piece k exists; as allocPiece.
 func (t *table[K, V]) allocPieceAt(k uint64) {
-	n := min(t.len(), t.pmask+1)
+	n := min(t.len(), uint64(1)<<t.pshift)
 	if t.ipieces != nil {
 		if p := &t.ipieces[k]; *p == nil {
 			*p = &make([]ibucket[K, V], n)[0]
