@@ -40,6 +40,7 @@ func (s *shard[K, V]) check(m *Map[K, V], idx int) error {
 	// Count the live entries: those of evacuated units in t, plus those of
 	// unevacuated old chains.
 	live := int64(0)
+	novf := 0 // inline overflow buckets reached from t's chains
 	for bi := range t.len() {
 		fromOld := old != nil && !sourceEvacuated(t, old, bi)
 		if !t.allocated(bi) {
@@ -48,10 +49,11 @@ func (s *shard[K, V]) check(m *Map[K, V], idx int) error {
 			}
 			continue
 		}
-		n, err := checkChain(m, t, bi, idx)
+		n, nb, err := checkChain(m, t, bi, idx)
 		if err != nil {
 			return fmt.Errorf("bucket %d: %w", bi, err)
 		}
+		novf += nb
 		if fromOld {
 			if n != 0 {
 				return fmt.Errorf("bucket %d holds %d entries before its old chain is evacuated", bi, n)
@@ -60,12 +62,17 @@ func (s *shard[K, V]) check(m *Map[K, V], idx int) error {
 		}
 		live += int64(n)
 	}
+	if err := checkOverflowCount(t, novf); err != nil {
+		return err
+	}
 	if old != nil {
+		oldovf := 0
 		for oi := range old.len() {
-			n, err := checkChain(m, old, oi, idx)
+			n, nb, err := checkChain(m, old, oi, idx)
 			if err != nil {
 				return fmt.Errorf("old bucket %d: %w", oi, err)
 			}
+			oldovf += nb
 			if !old.head(oi).evacuated() {
 				unit := oi
 				if t.len() < old.len() {
@@ -77,9 +84,21 @@ func (s *shard[K, V]) check(m *Map[K, V], idx int) error {
 				live += int64(n)
 			}
 		}
+		if err := checkOverflowCount(old, oldovf); err != nil {
+			return fmt.Errorf("old array: %w", err)
+		}
 	}
 	if c := s.count.Load(); c != live {
 		return fmt.Errorf("count %d, but %d live entries", c, live)
+	}
+	return nil
+}
+
+// checkOverflowCount checks that the chains of inline table t reach every
+// overflow bucket it handed out: n of them, each reached once (checkChain).
+func checkOverflowCount[K comparable, V any](t *table[K, V], n int) error {
+	if t.inline() && n != t.iovf.count() {
+		return fmt.Errorf("chains reach %d overflow buckets, the table has %d", n, t.iovf.count())
 	}
 	return nil
 }
@@ -95,14 +114,15 @@ func sourceEvacuated[K comparable, V any](t, old *table[K, V], bi uint64) bool {
 
 // checkChain verifies chain bi of table t: tophash bytes and slots agree,
 // each key sits in the right bucket and (unless shardIdx < 0) the right
-// shard, no key appears twice, no wide inline update was left marked, and no
-// empty slot keeps a pointer value alive. It returns the number of entries.
-func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, shardIdx int) (int, error) {
+// shard, no key appears twice, no wide inline update was left marked, no
+// empty slot keeps a pointer value alive, and inline links name overflow
+// buckets the table has, whose state words hold nothing but their links. It
+// returns the number of entries and of inline overflow buckets.
+func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, shardIdx int) (n, nb int, err error) {
 	if t.head(bi).load()&(chainDirtyBit|chainDupBit) != 0 {
-		return 0, errors.New("chain left marked as being written")
+		return 0, 0, errors.New("chain left marked as being written")
 	}
 	seen := make(map[K]struct{})
-	n := 0
 	check := func(top uint8, key K) error {
 		n++
 		if key != key {
@@ -125,33 +145,45 @@ func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, sh
 		return nil
 	}
 	if t.inline() {
-		for b := t.ibucket(bi); b != nil; b = b.overflow.Load() {
+		head := t.ibucket(bi)
+		for b := head; b != nil; b = b.next(&t.iovf) {
+			if b != head {
+				if nb++; nb > t.iovf.count() {
+					return n, nb, fmt.Errorf("chain of over %d overflow buckets, all the table has: a cycle", t.iovf.count())
+				}
+				if w := b.state.load(); w&^linkMask != 0 {
+					return n, nb, fmt.Errorf("overflow bucket %d: state word %#x holds more than a link", nb, w)
+				}
+			}
+			if l := b.state.link(); l != 0 && !t.iovf.valid(l) {
+				return n, nb, fmt.Errorf("link %#x names no overflow bucket of the table", l)
+			}
 			word := b.tophash.load()
 			for i := range bucketCnt {
 				if top := topAt(word, i); top != emptyTop {
 					if err := check(top, b.slots[i].loadKey()); err != nil {
-						return n, err
+						return n, nb, err
 					}
 				} else if t.vp() && atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(&b.slots[i].value))) != nil {
-					return n, fmt.Errorf("empty slot %d still holds a pointer value", i)
+					return n, nb, fmt.Errorf("empty slot %d still holds a pointer value", i)
 				}
 			}
 		}
-		return n, nil
+		return n, nb, nil
 	}
 	for b := t.bucket(bi); b != nil; b = b.overflow.Load() {
 		word := b.tophash.load()
 		for i := range bucketCnt {
 			top, e := topAt(word, i), b.slots[i].Load()
 			if (top == emptyTop) != (e == nil) {
-				return n, fmt.Errorf("slot %d: tophash %#x but entry present = %v", i, top, e != nil)
+				return n, 0, fmt.Errorf("slot %d: tophash %#x but entry present = %v", i, top, e != nil)
 			}
 			if e != nil {
 				if err := check(top, e.key); err != nil {
-					return n, err
+					return n, 0, err
 				}
 			}
 		}
 	}
-	return n, nil
+	return n, 0, nil
 }

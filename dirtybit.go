@@ -44,14 +44,21 @@ import "go.uber.org/atomic"
 //
 // # The bucket state word
 //
-//	bit  0    evacuated: this chain belongs to an old array and has been copied
-//	bit  1    dirty: a wide inline update is rewriting one of the chain's slots
-//	bit  2    dup: a wide inline update has put a key's new slot before its
-//	          old one and not yet retired the old one
-//	bits 3-   version: bumped by every insert, delete and update in the chain
+//	bit  0      evacuated: this chain belongs to an old array and has been copied
+//	bit  1      dirty: a wide inline update is rewriting one of the chain's slots
+//	bit  2      dup: a wide inline update has put a key's new slot before its
+//	            old one and not yet retired the old one
+//	bits 3-30   link: the inline layout's link to the next bucket of the
+//	            chain, 0 for none (overflow.go); 64-bit platforms only
+//	bits 31-    version (bits 3- on 32-bit platforms): bumped by every
+//	            insert, delete and update in the chain
 //
-// Only a chain's head bucket uses its word. Load reads the evacuated bit of
-// the old bucket a key hashes to (invariant 2 in hmap.go).
+// Only a chain's head bucket uses the flags and the version; an inline
+// overflow bucket's word holds just its link. Load reads the evacuated bit of
+// the old bucket a key hashes to (invariant 2 in hmap.go). The version sits
+// above the link, so adding versionOne leaves the link alone and a version
+// that overflows wraps (after 2^33 writes to one chain, not a count a reader
+// can sleep through between its two loads of the word).
 //
 // The version is a sequence lock, read by two kinds of reader:
 //
@@ -128,7 +135,9 @@ const (
 	evacuatedBit  uintptr = 1 << 0
 	chainDirtyBit uintptr = 1 << 1
 	chainDupBit   uintptr = 1 << 2
-	versionOne    uintptr = 1 << 3
+	linkShift             = 3
+	linkMask      uintptr = (1<<linkBits - 1) << linkShift
+	versionOne    uintptr = 1 << (linkShift + linkBits)
 )
 
 // bucketState is the state word at the head of a bucket chain.
@@ -149,6 +158,13 @@ func (s *bucketState) evacuated() bool { return s.w.Load()&evacuatedBit != 0 }
 // markEvacuated publishes that every entry of this old chain is now in the new
 // array. Caller holds the mutex and has already stored every copied entry.
 func (s *bucketState) markEvacuated() { s.w.Store(s.w.Load() | evacuatedBit) }
+
+// link returns the link to the next bucket of an inline chain, 0 for none.
+func (s *bucketState) link() uintptr { return s.w.Load() & linkMask >> linkShift }
+
+// setLink stores the link to the bucket added after this one (overflow.go),
+// keeping the other bits. Caller holds the mutex and has filled that bucket.
+func (s *bucketState) setLink(l uintptr) { s.w.Store(s.w.Load()&^linkMask | l<<linkShift) }
 
 // bump records a change to the chain's set of occupied slots. Caller holds the
 // mutex and calls it after the change is visible.

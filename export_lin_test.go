@@ -29,7 +29,7 @@ func (m *Map[K, V]) MaxChain() int {
 			}
 			n := 0
 			if t.inline() {
-				for b := t.ibucket(bi); b != nil; b = b.overflow.Load() {
+				for b := t.ibucket(bi); b != nil; b = b.next(&t.iovf) {
 					n++
 				}
 			} else {
@@ -53,11 +53,11 @@ func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 	h := m.hash(key)
 	t := m.shardFor(h).tbl.Load()
 	if m.slots != entrySlots {
-		b, old := t.ireadChain(h)
+		b, o, old := t.ireadChain(h)
 		if old != nil {
-			b = old.ibucket(h & old.mask)
+			b, o = old.ibucket(h&old.mask), &old.iovf
 		}
-		return loadInline(b, m.tophash(h), key, t.vp())
+		return loadInline(b, o, m.tophash(h), key, t.vp())
 	}
 	b, old := t.readChain(h)
 	if old != nil {
@@ -79,8 +79,8 @@ func (m *Map[K, V]) UnvalidatedLoad(key K) (value V, ok bool) {
 	if m.slots == entrySlots {
 		return m.load(h, key)
 	}
-	b, _ := m.shardFor(h).tbl.Load().ireadChain(h)
-	return b.find(m.tophash(h), key, m.slots == inlinePtrSlots)
+	b, o, _ := m.shardFor(h).tbl.Load().ireadChain(h)
+	return b.find(o, m.tophash(h), key, m.slots == inlinePtrSlots)
 }
 
 // HookedInlineLoad is an inline-layout Load that calls between once, after
@@ -99,7 +99,7 @@ func (m *Map[K, V]) HookedInlineLoad(key K, validate bool, between func()) (valu
 		v := head.state.load()
 		value, ok = *new(V), false
 	scan:
-		for b := head; b != nil; b = b.overflow.Load() {
+		for b := head; b != nil; b = b.next(&t.iovf) {
 			for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
 				if p := &b.slots[firstLane(mt)]; p.loadKey() == key {
 					if !called {

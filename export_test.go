@@ -56,7 +56,7 @@ func (m *Map[K, V]) ReadsOld(key K) bool {
 	h := m.hash(key)
 	t := m.shardFor(h).tbl.Load()
 	if m.slots != entrySlots {
-		b, old := t.ireadChain(h)
+		b, _, old := t.ireadChain(h)
 		return old != nil && b == old.ibucket(h&old.mask)
 	}
 	b, old := t.readChain(h)

@@ -69,7 +69,7 @@ func (s *shard[K, V]) present(m *Map[K, V], h uint64, key K) (x hit[K, V], ok bo
 		return x, false
 	}
 	head := t.ibucket(h & t.mask)
-	b, i := head.slot(m.tophash(h), key)
+	b, i := head.slot(&t.iovf, m.tophash(h), key)
 	if b == nil {
 		return x, false
 	}
@@ -140,7 +140,7 @@ func (s *shard[K, V]) store(m *Map[K, V], h uint64, key K, value V) bool {
 	}
 	head := t.ibucket(h & t.mask)
 	vp := m.slots == inlinePtrSlots
-	if b, i := head.slot(top, key); b != nil {
+	if b, i := head.slot(&t.iovf, top, key); b != nil {
 		if !m.oneStoreUpdates() {
 			return false
 		}
@@ -149,11 +149,16 @@ func (s *shard[K, V]) store(m *Map[K, V], h uint64, key K, value V) bool {
 		head.state.bump()
 		return true
 	}
-	free, fi := head.free()
+	free, fi := head, 0 // the head's first empty slot, else freeAfter's
+	if m := matchEmpty(head.tophash.load()); m != 0 {
+		fi = firstLane(m)
+	} else {
+		free, fi = head.freeAfter(&t.iovf)
+	}
 	if free == nil || s.growDue(t) {
 		return false
 	}
-	(&iposition[K, V]{free: free, fi: fi}).put(top, key, value, vp)
+	free.fill(fi, top, key, value, vp) // as iposition.put
 	head.state.bump()
 	s.count.Add(1)
 	return true
@@ -183,7 +188,7 @@ func (s *shard[K, V]) delete(m *Map[K, V], h uint64, key K) (old V, found, ok bo
 		head.state.bump()
 	} else {
 		head := t.ibucket(h & t.mask)
-		b, i := head.slot(top, key)
+		b, i := head.slot(&t.iovf, top, key)
 		if b == nil {
 			return old, false, true
 		}
@@ -234,7 +239,7 @@ func (s *shard[K, V]) compute(m *Map[K, V], h uint64, key K, fn func(V, bool) (V
 			return actual, false, false
 		}
 		head := t.ibucket(h & t.mask)
-		b, i := head.slot(top, key)
+		b, i := head.slot(&t.iovf, top, key)
 		if b == nil {
 			return actual, false, false
 		}

@@ -10,8 +10,12 @@ package shardmap
 //	table      one bucket array plus, while migrating, a pointer to the array
 //	           it replaces (old). A table is published once and its bucket
 //	           array never changes length.
-//	bucket     8 slots, a tophash word (one byte per slot, 0 = empty), an
-//	           overflow pointer, and a state word (used at a chain's head)
+//	bucket     8 slots, a tophash word (one byte per slot, 0 = empty), a
+//	           link to the next bucket of its chain, and a state word (used at
+//	           a chain's head). The entry layout's link is a pointer; the
+//	           inline layout's is an index into the table's overflow buckets,
+//	           kept in the state word, so that its buckets hold no pointer
+//	           of their own (overflow.go)
 //	chain      a bucket and its overflow buckets; every key lives in exactly one
 //	           chain of the current table. The head bucket is part of the
 //	           array, never nil, so chain scans test only the overflow links
@@ -102,6 +106,10 @@ package shardmap
 //  5. Migration finishes: every write evacuates at least one old chain, and a
 //     shard nobody writes is finished by readers (see dirtybit.go and
 //     evacuate.go). A new migration never starts while one is running.
+//  6. A link names a bucket that stays put: an inline link, once stored,
+//     names the same overflow bucket of its table for as long as the table
+//     lives, and any directory of overflow pieces a reader loads after the
+//     link holds it (overflow.go).
 //
 // The tests that break each: TestRapidModel and the fuzz targets check the
 // structure after every step (debug.go); TestLinRejectsStaleReads (a reader
@@ -111,7 +119,9 @@ package shardmap
 // multi-word keys and values under concurrent readers; TestPtrSlotsKeepValuesAlive
 // and TestPtrSlotsForgetDeletedValues check that the GC sees inline pointer
 // values and that deleted ones are let go; TestDirtyBitDecidesWhoHelps
-// covers invariant 4 and TestStalledMigrationFinishesByReads invariant 5.
+// covers invariant 4, TestStalledMigrationFinishesByReads invariant 5, and
+// TestOverflowLinksNameDistinctBuckets and TestLongChainsLinkThroughManyPieces
+// (with the structure checks, which follow every link) invariant 6.
 //
 // # Iteration
 //
@@ -138,7 +148,7 @@ const (
 )
 
 // chunkShift sets the size of the pieces a bucket array is allocated in:
-// 2^chunkShift entry buckets (22 KiB), or 2^ishift inline buckets (19 KiB
+// 2^chunkShift entry buckets (22 KiB), or 2^ishift inline buckets (18 KiB
 // for uint64->uint64). A migration allocates its new array one piece at a
 // time, as evacuation first copies into each, so starting a migration never
 // allocates (or zeroes) anything proportional to the table.
@@ -197,6 +207,9 @@ type table[K comparable, V any] struct {
 	// one load fewer. Fixed at creation.
 	flat  *bucket[K, V]
 	iflat *ibucket[K, V]
+	// iovf holds the inline layout's overflow buckets (overflow.go); the
+	// entry layout links its overflow buckets by pointer.
+	iovf overflows
 	// geometry is the array's size and how its buckets map onto pieces.
 	geometry
 	// kind is the table's slot kind; with inlinePtrSlots each slot's value
@@ -239,6 +252,7 @@ func newTable[K comparable, V any](b uint8, kind slotKind, lazy bool) *table[K, 
 	npieces := max(n>>shift, 1)
 	t.split, t.pshift = b-1, uint8(shift)
 	if inline {
+		t.iovf.init(b, uint8(shift))
 		t.ipieces = make([]*ibucket[K, V], npieces)
 	} else {
 		t.pieces = make([]*bucket[K, V], npieces)
@@ -402,14 +416,15 @@ func (t *table[K, V]) readChain(h uint64) (b *bucket[K, V], old *table[K, V]) {
 	return t.bucket(h & t.mask), old
 }
 
-// ireadChain is readChain for the inline layout.
-func (t *table[K, V]) ireadChain(h uint64) (b *ibucket[K, V], old *table[K, V]) {
+// ireadChain is readChain for the inline layout. It also returns the
+// overflows of the table the chain is in.
+func (t *table[K, V]) ireadChain(h uint64) (b *ibucket[K, V], o *overflows, old *table[K, V]) {
 	if old = t.old.Load(); old != nil {
 		if ob := old.ibucket(h & old.mask); !ob.state.evacuated() {
-			return ob, old
+			return ob, &old.iovf, old
 		}
 	}
-	return t.ibucket(h & t.mask), old
+	return t.ibucket(h & t.mask), &t.iovf, old
 }
 
 // slotRef is what a locked lookup found: where the key is, or where it may
@@ -444,7 +459,7 @@ func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K, r *slotRef[K, V]) {
 func (r *slotRef[K, V]) locate(top uint8, key K) {
 	if r.t.inline() {
 		r.ihead = r.t.ibucket(r.h & r.t.mask)
-		r.old, r.found = r.ihead.locate(top, key, r.t.vp(), &r.ipos)
+		r.old, r.found = r.ihead.locate(&r.t.iovf, top, key, r.t.vp(), &r.ipos)
 		return
 	}
 	var e *entry[K, V]
@@ -474,7 +489,7 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 	}
 	var overflowed bool
 	if r.t.inline() {
-		overflowed = r.ipos.put(top, key, value, r.t.vp())
+		overflowed = r.ipos.put(&r.t.iovf, top, key, value, r.t.vp())
 		r.ihead.state.bump()
 	} else {
 		overflowed = r.pos.put(top, &entry[K, V]{key, value})

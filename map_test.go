@@ -5,9 +5,11 @@ import (
 	"hash/maphash"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"unsafe"
 
+	"github.com/shardmap/shardmap/internal/typeinfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -459,10 +461,16 @@ func TestLayout(t *testing.T) {
 	assert.Equal(t, uintptr(16), unsafe.Offsetof(bucket[string, int]{}.slots))
 	assert.Equal(t, uintptr(16), unsafe.Sizeof(entry[uint64, uint64]{}))
 
-	// An inline bucket is three words and eight slots of whole words.
-	assert.Equal(t, uintptr(24+8*16), unsafe.Sizeof(ibucket[uint64, uint64]{}))
-	assert.Equal(t, uintptr(24+8*8), unsafe.Sizeof(ibucket[uint32, uint16]{}))
-	assert.Equal(t, uintptr(24+8*64), unsafe.Sizeof(ibucket[[4]uint64, [4]uint64]{}))
+	// An inline bucket is two words and eight slots of whole words, 144
+	// bytes for uint64 keys and values (the size of Go's classic map's
+	// bucket), and holds a pointer only where a value is one: the GC does
+	// not scan the bucket arrays of pointer-free K and V.
+	assert.Equal(t, uintptr(16+8*16), unsafe.Sizeof(ibucket[uint64, uint64]{}))
+	assert.Equal(t, uintptr(16+8*8), unsafe.Sizeof(ibucket[uint32, uint16]{}))
+	assert.Equal(t, uintptr(16+8*64), unsafe.Sizeof(ibucket[[4]uint64, [4]uint64]{}))
+	assert.True(t, typeinfo.PointerFree(reflect.TypeFor[ibucket[uint64, uint64]]()))
+	assert.True(t, typeinfo.PointerFree(reflect.TypeFor[ibucket[[4]uint64, struct{ a, b float64 }]]()))
+	assert.False(t, typeinfo.PointerFree(reflect.TypeFor[ibucket[uint64, *int]]()))
 	assert.Equal(t, inlineSlots, slotsFor[uint64, uint64]())
 	assert.Equal(t, inlineSlots, slotsFor[[4]uint64, struct{ a, b float64 }]())
 	assert.Equal(t, inlineSlots, slotsFor[int32, struct{}]())

@@ -220,8 +220,9 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 			}
 			if v := head.state.load(); v&chainDirtyBit == 0 {
 				top := m.tophash(h)
-				// The head is never nil: the loop tests only the links.
-				for b := head; ; {
+				// The head is never nil: the loop tests only the links,
+				// starting with the head's, in v.
+				for b, w := head, v; ; {
 					for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
 						// Safety: firstLane returns 0..7 for a nonzero match word.
 						if p := &b.slots[firstLane(mt)&(bucketCnt-1)]; p.loadKey() == key {
@@ -242,9 +243,11 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 							return m.load(h, key)
 						}
 					}
-					if b = b.overflow.Load(); b == nil {
+					if w&linkMask == 0 {
 						break
 					}
+					b = b.follow(&t.iovf, w)
+					w = b.state.load()
 				}
 				if head.state.load() == v {
 					return *new(V), false
@@ -284,11 +287,11 @@ func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 	t := s.tbl.Load()
 	top := m.tophash(h)
 	if m.slots != entrySlots {
-		b, old := t.ireadChain(h)
+		b, o, old := t.ireadChain(h)
 		if old != nil && s.state.shouldHelp() {
 			s.help(m)
 		}
-		return loadInline(b, top, key, t.vp())
+		return loadInline(b, o, top, key, t.vp())
 	}
 	b, old := t.readChain(h)
 	if old != nil && s.state.shouldHelp() {

@@ -12,8 +12,9 @@ import (
 // The inline layout: a slot holds its key and value themselves, as Go's
 // classic runtime map does, for K that holds no pointers and V that holds
 // none or is a single pointer. A Store then allocates nothing, a Load reads
-// the bucket and nothing else, and for pointer-free V the GC finds one
-// pointer per bucket (the overflow link) instead of one object per entry.
+// the bucket and nothing else, and for pointer-free V the buckets hold no
+// pointer at all (their overflow links are indices, overflow.go), so the GC
+// never scans them, where it would mark one object per entry.
 //
 // A value that is one pointer (a pointer, map, channel or function: the
 // inlinePtrSlots kind) is the one word of a slot that holds a pointer.
@@ -76,28 +77,29 @@ type islot[K comparable, V any] struct {
 	value V
 }
 
-// ibucket is eight inline slots and the links of a chain. All fields are read
-// without a lock and written only by the holder of the shard's mutex.
+// ibucket is eight inline slots and the link to the next bucket of the
+// chain. All fields are read without a lock and written only by the holder
+// of the shard's mutex.
 type ibucket[K comparable, V any] struct {
 	// tophash holds one byte per slot: emptyTop, or the key's tophash. Set
 	// after the slot is stored, cleared before the slot is reused.
 	tophash topWord
-	// state is the chain's state word (evacuated bit, dirty bit, version);
-	// only a chain's head bucket uses it. It sits next to tophash so that a
-	// reader's two loads of it hit the line it already fetched.
+	// state is the chain's state word (evacuated bit, dirty bit, version)
+	// at a chain's head, and in every bucket the link to the next one (0
+	// for none; overflow.go), set once, when the chain first needs that
+	// bucket, after its first slot is filled. It sits next to tophash so
+	// that a reader's two loads of it hit the line it already fetched.
 	state bucketState
-	// overflow is the next bucket of the chain, or nil. Set once, when the
-	// chain first needs it, after that bucket's first slot is filled.
-	overflow atomic.Pointer[ibucket[K, V]]
 	// slots hold the keys and values, valid where tophash says so.
 	slots [bucketCnt]islot[K, V]
 }
 
 // slotsFor returns the slot kind New gives K and V: inline when K holds no
 // pointer, V holds none or is one pointer, and a slot fits maxInlineSlot;
-// entries otherwise.
+// entries otherwise, and always on 32-bit platforms, whose state words have
+// no room for inline links (dirtybit.go) and which align 8-byte words to 4.
 func slotsFor[K comparable, V any]() slotKind {
-	if unsafe.Sizeof(islot[K, V]{}) > maxInlineSlot || !typeinfo.PointerFree(reflect.TypeFor[K]()) {
+	if linkBits == 0 || unsafe.Sizeof(islot[K, V]{}) > maxInlineSlot || !typeinfo.PointerFree(reflect.TypeFor[K]()) {
 		return entrySlots
 	}
 	switch v := reflect.TypeFor[V](); {
@@ -229,10 +231,11 @@ func valueWords[K comparable, V any]() (from, to uintptr) {
 	return off &^ 7, (off + size + 7) &^ 7
 }
 
-// find scans the chain starting at b for key. It takes no lock; the caller
-// validates the result with the chain's version (loadInline).
-func (b *ibucket[K, V]) find(top uint8, key K, vp bool) (value V, ok bool) {
-	if b, i := b.slot(top, key); b != nil {
+// find scans the chain starting at b, in the table whose overflows are o,
+// for key. It takes no lock; the caller validates the result with the
+// chain's version (loadInline).
+func (b *ibucket[K, V]) find(o *overflows, top uint8, key K, vp bool) (value V, ok bool) {
+	if b, i := b.slot(o, top, key); b != nil {
 		// Safety: slot returns a lane, 0..7.
 		return b.slots[i&(bucketCnt-1)].loadValue(vp), true
 	}
@@ -264,10 +267,10 @@ func (b *ibucket[K, V]) touch() {
 
 // loadInline is Load's read of an inline chain: find inside the sequence
 // lock, retried until a copy validates.
-func loadInline[K comparable, V any](head *ibucket[K, V], top uint8, key K, vp bool) (value V, ok bool) {
+func loadInline[K comparable, V any](head *ibucket[K, V], o *overflows, top uint8, key K, vp bool) (value V, ok bool) {
 	for try := 0; ; try++ {
 		if v := head.state.load(); v&chainDirtyBit == 0 {
-			value, ok = head.find(top, key, vp)
+			value, ok = head.find(o, top, key, vp)
 			if sameVersion(v, head.state.load()) {
 				return value, ok
 			}
@@ -279,10 +282,10 @@ func loadInline[K comparable, V any](head *ibucket[K, V], top uint8, key K, vp b
 }
 
 // slot returns the bucket and lane of the slot that holds key in the chain
-// starting at b, or a nil bucket. Without the mutex what it finds may be
-// changing underneath it: a reader validates what it read with the chain's
-// version (find, loadInline).
-func (b *ibucket[K, V]) slot(top uint8, key K) (*ibucket[K, V], int) {
+// starting at b, in the table whose overflows are o, or a nil bucket.
+// Without the mutex what it finds may be changing underneath it: a reader
+// validates what it read with the chain's version (find, loadInline).
+func (b *ibucket[K, V]) slot(o *overflows, top uint8, key K) (*ibucket[K, V], int) {
 	for {
 		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
 			// Safety: firstLane returns 0..7 for a nonzero match word.
@@ -290,23 +293,26 @@ func (b *ibucket[K, V]) slot(top uint8, key K) (*ibucket[K, V], int) {
 				return b, i
 			}
 		}
-		if b = b.overflow.Load(); b == nil {
+		w := b.state.load()
+		if w&linkMask == 0 {
 			return nil, 0
 		}
+		b = b.follow(o, w)
 	}
 }
 
-// free returns the first empty slot of the chain at head, lane i of bucket
-// b, or a nil b if every slot is taken. Caller holds the mutex.
-func (head *ibucket[K, V]) free() (b *ibucket[K, V], i int) {
-	for b = head; ; {
+// freeAfter returns the first empty slot of the chain at head after the
+// head bucket itself, lane i of bucket b, or a nil b if every slot is
+// taken. Caller holds the mutex. Its one caller, Store's fast path, tests
+// the head bucket itself: a loop over the whole chain is over the inlining
+// budget, and a call costs an insert a tenth of its instructions.
+func (head *ibucket[K, V]) freeAfter(o *overflows) (b *ibucket[K, V], i int) {
+	for b = head.next(o); b != nil; b = b.next(o) {
 		if m := matchEmpty(b.tophash.load()); m != 0 {
 			return b, firstLane(m)
 		}
-		if b = b.overflow.Load(); b == nil {
-			return nil, 0
-		}
 	}
+	return nil, 0
 }
 
 // iposition is where a locked lookup found a key in an inline chain, or
@@ -327,9 +333,9 @@ type iposition[K comparable, V any] struct {
 // returns its value. The caller holds the mutex, so the chain cannot change
 // underneath it. pos is filled in place: a slotRef's is large enough that
 // returning it would cost a copy per write.
-func (head *ibucket[K, V]) locate(top uint8, key K, vp bool, pos *iposition[K, V]) (value V, found bool) {
+func (head *ibucket[K, V]) locate(o *overflows, top uint8, key K, vp bool, pos *iposition[K, V]) (value V, found bool) {
 	*pos = iposition[K, V]{}
-	for b := head; b != nil; b = b.overflow.Load() {
+	for b := head; b != nil; b = b.next(o) {
 		word := b.tophash.load()
 		for m := matchTop(word, top); m != 0; m &= m - 1 {
 			i := firstLane(m)
@@ -349,21 +355,25 @@ func (head *ibucket[K, V]) locate(top uint8, key K, vp bool, pos *iposition[K, V
 }
 
 // put stores key and value in the empty slot pos found, or in a new overflow
-// bucket, and reports whether it allocated one. The caller holds the mutex
-// and bumps the chain's version afterwards.
-func (pos *iposition[K, V]) put(top uint8, key K, value V, vp bool) (overflowed bool) {
-	b, i := pos.free, pos.fi
-	if b == nil {
-		b, i = new(ibucket[K, V]), 0
+// bucket from o, and reports whether it added one. The caller holds the
+// mutex and bumps the chain's version afterwards.
+func (pos *iposition[K, V]) put(o *overflows, top uint8, key K, value V, vp bool) (overflowed bool) {
+	if pos.free != nil {
+		pos.free.fill(pos.fi, top, key, value, vp)
+		return false
 	}
+	b, l := addOverflow[K, V](o)
+	b.fill(0, top, key, value, vp)
+	pos.last.state.setLink(l)
+	return true
+}
+
+// fill stores key and value in empty slot i of b, then its tophash byte.
+// The caller holds the mutex and bumps the chain's version afterwards.
+func (b *ibucket[K, V]) fill(i int, top uint8, key K, value V, vp bool) {
 	s := islot[K, V]{key: key, value: value}
 	b.slots[i].storeWords(&s, 0, unsafe.Sizeof(s), vp)
 	b.tophash.store(withTop(b.tophash.load(), i, top))
-	if b != pos.free {
-		pos.last.overflow.Store(b)
-		return true
-	}
-	return false
 }
 
 // update stores value, and key too if rekey, over the key pos found in the
@@ -468,12 +478,13 @@ func (pos *iposition[K, V]) clear(head *ibucket[K, V], vp bool) {
 	b.slots[pos.i].forget(vp)
 }
 
-// forEachSlot calls f for every occupied slot of the chain at head, in chain
-// order, with the slot itself: f reads it with load (atomically), or, on a
-// frozen old chain or under the mutex, as it likes. Passing the slot rather
-// than a copy keeps a copy from escaping to the heap once per slot.
-func (head *ibucket[K, V]) forEachSlot(f func(top uint8, p *islot[K, V])) {
-	for b := head; b != nil; b = b.overflow.Load() {
+// forEachSlot calls f for every occupied slot of the chain at head, in the
+// table whose overflows are o, in chain order, with the slot itself: f reads
+// it with load (atomically), or, on a frozen old chain or under the mutex,
+// as it likes. Passing the slot rather than a copy keeps a copy from
+// escaping to the heap once per slot.
+func (head *ibucket[K, V]) forEachSlot(o *overflows, f func(top uint8, p *islot[K, V])) {
+	for b := head; b != nil; b = b.next(o) {
 		word := b.tophash.load()
 		for m := matchFull(word); m != 0; m &= m - 1 {
 			i := firstLane(m)
@@ -485,6 +496,7 @@ func (head *ibucket[K, V]) forEachSlot(f func(top uint8, p *islot[K, V])) {
 // icursor appends slots to a new inline chain that starts empty, as cursor
 // does for entries.
 type icursor[K comparable, V any] struct {
+	o    *overflows     // the new table's overflow buckets
 	head *ibucket[K, V] // the chain's head bucket
 	b    *ibucket[K, V] // bucket being filled; nil before the first put
 	i    int            // next free slot in b
@@ -502,9 +514,11 @@ func (c *icursor[K, V]) put(top uint8, s *islot[K, V]) int {
 		}
 		c.b = c.head
 	case c.i == bucketCnt:
+		// The new bucket is linked before it is filled: this chain is not
+		// reachable by readers until its old chain is marked evacuated.
 		c.b.tophash.store(c.word)
-		next := new(ibucket[K, V])
-		c.b.overflow.Store(next)
+		next, l := addOverflow[K, V](c.o)
+		c.b.state.setLink(l)
 		c.b, c.i, c.word = next, 0, 0
 		grew = 1
 	}

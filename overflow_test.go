@@ -1,0 +1,95 @@
+package shardmap
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestOverflowLinksNameDistinctBuckets hands out overflow buckets across
+// several pieces for every piece size and checks that each link names the
+// bucket it came with, that no two links share a bucket (each bucket keeps
+// the mark written through its own link), and that valid accepts exactly
+// the links handed out.
+func TestOverflowLinksNameDistinctBuckets(t *testing.T) {
+	for shift := uint8(0); shift <= 8; shift++ {
+		var o overflows
+		o.init(shift+3, 8)
+		require.Equal(t, shift, o.shift)
+		n := 3<<shift + 1
+		links := make([]uintptr, n)
+		for i := range n {
+			b, l := addOverflow[uint64, uint64](&o)
+			require.NotZero(t, l)
+			require.Same(t, b, (*ibucket[uint64, uint64])(o.at(l, unsafe.Sizeof(*b))), "shift %d link %#x", shift, l)
+			require.True(t, o.valid(l), "shift %d link %#x", shift, l)
+			b.slots[0].key = uint64(i)
+			links[i] = l
+		}
+		assert.Equal(t, n, o.count())
+		assert.Len(t, *o.dir.Load(), 1+4, "shift %d: piece 0 unused, then 4 pieces", shift)
+		for i, l := range links {
+			b := (*ibucket[uint64, uint64])(o.at(l, unsafe.Sizeof(ibucket[uint64, uint64]{})))
+			assert.Equal(t, uint64(i), b.slots[0].key, "shift %d link %#x: another link wrote its bucket", shift, l)
+		}
+		last := links[n-1]
+		assert.False(t, o.valid(last+1), "shift %d: a link past the last handed out", shift)
+		assert.False(t, o.valid(1), "shift %d: piece 0", shift)
+		if shift < pieceBits {
+			assert.False(t, o.valid(1<<pieceBits|1<<shift), "shift %d: an index past its piece", shift)
+		}
+	}
+}
+
+// TestLongChainsLinkThroughManyPieces puts every key of a one-shard map in
+// one chain (the constant hasher), so that its overflow buckets span many
+// pieces of the tables it grows through, and checks every key and the
+// structure (every link valid, every overflow bucket reached once) after
+// filling, after deleting every other key and after refilling. The set
+// (8-byte slots) grows past 2^11 buckets, where pieces hold 2^pieceBits.
+func TestLongChainsLinkThroughManyPieces(t *testing.T) {
+	t.Run("map", func(t *testing.T) { testLongChain[uint64](t, 3000, func(k uint64) uint64 { return k + 1 }) })
+	t.Run("set", func(t *testing.T) { testLongChain[struct{}](t, 7000, func(uint64) struct{} { return struct{}{} }) })
+}
+
+func testLongChain[V comparable](t *testing.T, n uint64, val func(uint64) V) {
+	m := New[uint64, V](WithShards(1), WithHasher(func(uint64, uint64) uint64 { return 0 }))
+	require.True(t, m.Inline())
+	// Each Load scans the chain, so only some keys are loaded; Range
+	// reads them all.
+	check := func(stage string, present func(k uint64) bool) {
+		t.Helper()
+		require.NoError(t, m.checkInvariants(), stage)
+		want := map[uint64]V{}
+		for k := range n {
+			if present(k) {
+				want[k] = val(k)
+			}
+			if k%61 == 0 {
+				v, ok := m.Load(k)
+				require.Equal(t, present(k), ok, "%s: key %d", stage, k)
+				require.Equal(t, want[k], v, "%s: key %d", stage, k)
+			}
+		}
+		got := map[uint64]V{}
+		for k, v := range m.All() {
+			got[k] = v
+		}
+		require.Equal(t, want, got, stage)
+	}
+	for k := range n {
+		m.Store(k, val(k))
+	}
+	check("filled", func(uint64) bool { return true })
+	assert.GreaterOrEqual(t, m.MaxChain(), int(n/bucketCnt), "one chain holds every key")
+	for k := uint64(0); k < n; k += 2 {
+		m.Delete(k)
+	}
+	check("odd keys deleted", func(k uint64) bool { return k%2 == 1 })
+	for k := uint64(0); k < n; k += 2 {
+		m.Store(k, val(k))
+	}
+	check("refilled", func(uint64) bool { return true })
+}
