@@ -252,7 +252,7 @@ func newTable[K comparable, V any](b uint8, kind slotKind, lazy bool) *table[K, 
 	npieces := max(n>>shift, 1)
 	t.split, t.pshift = b-1, uint8(shift)
 	if inline {
-		t.iovf.init(b, uint8(shift))
+		t.iovf.init(b)
 		t.ipieces = make([]*ibucket[K, V], npieces)
 	} else {
 		t.pieces = make([]*bucket[K, V], npieces)
