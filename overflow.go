@@ -120,7 +120,7 @@ func addOverflow[K comparable, V any](o *overflows) (*ibucket[K, V], uintptr) {
 		} else {
 			dir = []unsafe.Pointer{nil}
 		}
-		if len(dir) == 1<<(linkBits-pieceBits) {
+		if uintptr(len(dir)) == 1<<linkBits>>pieceBits {
 			panic(fmt.Sprintf("shardmap: a shard's table has %d overflow buckets, its limit: the hasher sends most keys to a few buckets", o.n))
 		}
 		l = uintptr(len(dir)) << pieceBits
