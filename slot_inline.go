@@ -247,9 +247,9 @@ func (b *ibucket[K, V]) find(o *overflows, top uint8, key K, vp bool) (value V, 
 // which slot a Load reads depends on the tophash word, so without this a Load
 // of a slot on the second line waits for two misses in a row. Lanes fill from
 // the first, so the slots a Load reads are mostly on those two lines; the
-// later ones (for a 16-byte slot lanes 6 and 7, up to lanes 3 to 7 for a
-// bucket that starts late in its line) hold fewer keys and are left to miss
-// when they are read.
+// later ones (for a 16-byte slot behind the 16-byte header, lane 7 of a
+// bucket that starts a line, up to lanes 4 to 7 of one that starts 48 bytes
+// into it) hold fewer keys and are left to miss when they are read.
 //
 // Touching every line instead costs each Load the bandwidth of lines it
 // seldom needs. Measured with 1M and 16M uint64 keys, Load only, ns/op
