@@ -161,11 +161,11 @@ func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, sh
 			word := b.tophash.load()
 			for i := range bucketCnt {
 				if top := topAt(word, i); top != emptyTop {
-					if err := check(top, b.slots[i].loadKey()); err != nil {
+					if err := check(top, b.slots[i].loadKey(t.kind)); err != nil {
 						return n, nb, err
 					}
-				} else if t.vp() && atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(&b.slots[i].value))) != nil {
-					return n, nb, fmt.Errorf("empty slot %d still holds a pointer value", i)
+				} else if pw := b.slots[i].ptrWord(t.kind); pw != noPtrWord && atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(&b.slots[i]), pw))) != nil {
+					return n, nb, fmt.Errorf("empty slot %d still holds a pointer (value, or string key's bytes)", i)
 				}
 			}
 		}

@@ -234,15 +234,15 @@ func (s *shard[K, V]) copyUnit(m *Map[K, V], t, old *table[K, V], j, units uint6
 		nsrc = 2
 	}
 	if t.inline() {
-		x := icursor[K, V]{o: &t.iovf, head: t.ibucket(j), vp: t.vp()}
-		y := icursor[K, V]{o: &t.iovf, vp: t.vp()}
+		x := icursor[K, V]{o: &t.iovf, head: t.ibucket(j), k: t.kind}
+		y := icursor[K, V]{o: &t.iovf, k: t.kind}
 		if split != 0 {
 			y.head = t.ibucket(j + units)
 		}
 		for _, src := range srcs[:nsrc] {
 			// The old chain is frozen: its slots can be read in place.
 			old.ibucket(src).forEachSlot(&old.iovf, func(top uint8, sl *islot[K, V]) {
-				if split != 0 && goesHigh(m, sl.loadKey(), top, split) {
+				if split != 0 && goesHigh(m, sl.loadKey(t.kind), top, split) {
 					s.noverflow += y.put(top, sl)
 				} else {
 					s.noverflow += x.put(top, sl)

@@ -1,5 +1,10 @@
 package shardmap
 
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
 // Test hooks for the linearizability, fuzz and fault tests. Only _test.go
 // files see these.
 
@@ -57,7 +62,7 @@ func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 		if old != nil {
 			b, o = old.ibucket(h&old.mask), &old.iovf
 		}
-		return loadInline(b, o, m.tophash(h), key, t.vp())
+		return loadInline(b, o, m.tophash(h), key, t.kind)
 	}
 	b, old := t.readChain(h)
 	if old != nil {
@@ -67,20 +72,6 @@ func (m *Map[K, V]) StaleLoad(key K) (value V, ok bool) {
 		return e.value, true
 	}
 	return value, false
-}
-
-// UnvalidatedLoad is a deliberately broken Load for negative controls of the
-// inline layout: it copies the slot without the sequence lock (invariant 3
-// in hmap.go), so it can return a key or value torn between two writes, or a
-// value from a slot that was being reused. It is an ordinary Load for the
-// entry layout.
-func (m *Map[K, V]) UnvalidatedLoad(key K) (value V, ok bool) {
-	h := m.hash(key)
-	if m.slots == entrySlots {
-		return m.load(h, key)
-	}
-	b, o, _ := m.shardFor(h).tbl.Load().ireadChain(h)
-	return b.find(o, m.tophash(h), key, m.slots == inlinePtrSlots)
 }
 
 // HookedInlineLoad is an inline-layout Load that calls between once, after
@@ -101,18 +92,59 @@ func (m *Map[K, V]) HookedInlineLoad(key K, validate bool, between func()) (valu
 	scan:
 		for b := head; b != nil; b = b.next(&t.iovf) {
 			for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
-				if p := &b.slots[firstLane(mt)]; p.loadKey() == key {
+				if p := &b.slots[firstLane(mt)]; p.loadKey(m.slots) == key {
 					if !called {
 						called = true
 						between()
 					}
-					value, ok = p.loadValue(m.slots == inlinePtrSlots), true
+					value, ok = p.loadValue(m.slots), true
 					break scan
 				}
 			}
 		}
 		if !validate || (v&chainDirtyBit == 0 && sameVersion(v, head.state.load())) {
 			return value, ok
+		}
+	}
+}
+
+// HookedStringLoad is a Load for a string-keyed inline map (inlineStrSlots)
+// that calls between once, after it has read the data pointer of a slot
+// whose tophash matches and before it reads the length and value, so that a
+// test can rewrite the slot at exactly that point. With validate it checks
+// the copy against the chain's version before it compares the key, as the
+// real Load does, and retries when the chain moved; without it, it compares
+// what it read.
+func (m *Map[K, V]) HookedStringLoad(key K, validate bool, between func()) (value V, ok bool) {
+	h := m.hash(key)
+	t := m.shardFor(h).tbl.Load()
+	head := t.ibucket(h & t.mask)
+	top := m.tophash(h)
+	called := false
+retry:
+	for {
+		v := head.state.load()
+		for b := head; b != nil; b = b.next(&t.iovf) {
+			for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
+				p := unsafe.Pointer(&b.slots[firstLane(mt)])
+				var s islot[K, V]
+				*(*unsafe.Pointer)(unsafe.Pointer(&s)) = atomic.LoadPointer((*unsafe.Pointer)(p))
+				if !called {
+					called = true
+					between()
+				}
+				*(*uint64)(unsafe.Add(unsafe.Pointer(&s), 8)) = atomic.LoadUint64((*uint64)(unsafe.Add(p, 8)))
+				s.value = (*islot[K, V])(p).loadValue(m.slots)
+				if validate && (v&chainDirtyBit != 0 || !sameVersion(v, head.state.load())) {
+					continue retry
+				}
+				if s.key == key {
+					return s.value, true
+				}
+			}
+		}
+		if !validate || sameVersion(v, head.state.load()) {
+			return value, false
 		}
 	}
 }

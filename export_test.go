@@ -144,13 +144,17 @@ type TestHasher struct {
 	// Boxed makes the model suite drive a Map[uint64, *uint64] instead
 	// (newUintMap), whose values are pointers kept inline.
 	Boxed bool
+	// Str makes the model suite drive a Map[string, uint64] instead
+	// (newUintMap), whose keys are strings kept inline; Fn then hashes the
+	// number each key spells (strKey).
+	Str bool
 }
 
 // Options returns the options that install the hasher and the layout.
 func (h TestHasher) Options() []Option {
 	var opts []Option
 	if h.Fn != nil {
-		opts = append(opts, WithHasher(h.Fn))
+		opts = append(opts, h.hasher(h.Fn))
 	}
 	if h.Entries {
 		opts = append(opts, withEntryLayout())
@@ -199,8 +203,9 @@ var TestHashers = func() []TestHasher {
 }()
 
 // ModelHashers is TestHashers plus every hasher over boxed values (the
-// inlinePtrSlots kind): the set the rapid model, the concurrent rapid
-// properties and the linearizability scenarios run against.
+// inlinePtrSlots kind) and over string keys (inlineStrSlots): the set the
+// rapid model, the concurrent rapid properties and the linearizability
+// scenarios run against.
 var ModelHashers = func() []TestHasher {
 	hs := append([]TestHasher(nil), TestHashers...)
 	for _, h := range testHashFns {
@@ -208,8 +213,22 @@ var ModelHashers = func() []TestHasher {
 		h.Name += "/ptr"
 		hs = append(hs, h)
 	}
+	for _, h := range testHashFns {
+		h.Str = true
+		h.Name += "/str"
+		hs = append(hs, h)
+	}
 	return hs
 }()
+
+// hasher returns the WithHasher option for fn in h's key type: fn itself
+// for uint64 keys, or with Str fn of the number a string key spells.
+func (h TestHasher) hasher(fn func(key, seed uint64) uint64) Option {
+	if h.Str {
+		return WithHasher(func(k string, seed uint64) uint64 { return fn(strKeyValue(k), seed) })
+	}
+	return WithHasher(fn)
+}
 
 // LockShard locks key's shard as a writer would and returns the unlock
 // function. While it is held no evacuation can happen in that shard, neither

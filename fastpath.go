@@ -69,7 +69,7 @@ func (s *shard[K, V]) present(m *Map[K, V], h uint64, key K) (x hit[K, V], ok bo
 		return x, false
 	}
 	head := t.ibucket(h & t.mask)
-	b, i := head.slot(&t.iovf, m.tophash(h), key)
+	b, i := head.slot(&t.iovf, m.tophash(h), key, m.slots)
 	if b == nil {
 		return x, false
 	}
@@ -79,11 +79,11 @@ func (s *shard[K, V]) present(m *Map[K, V], h uint64, key K) (x hit[K, V], ok bo
 }
 
 // value returns the value in x's slot. Caller holds the mutex.
-func (x hit[K, V]) value(vp bool) V {
+func (x hit[K, V]) value(k slotKind) V {
 	switch {
 	case x.p != nil:
 		return x.p.Load().value
-	case vp:
+	case k == inlinePtrSlots:
 		return x.ip.loadPtrValue()
 	}
 	return x.ip.loadWordValue() // present checked wordValue
@@ -92,11 +92,11 @@ func (x hit[K, V]) value(vp bool) V {
 // replace stores value for key in x's slot, with one store that readers see
 // whole (a new entry, or the value's word), and bumps the chain's version so
 // that Range sees the change (iter.go). Caller holds the mutex.
-func (x hit[K, V]) replace(key K, value V, vp bool) {
+func (x hit[K, V]) replace(key K, value V, k slotKind) {
 	if x.p != nil {
 		x.p.Store(&entry[K, V]{key, value})
 	} else {
-		x.ip.storeValue(value, vp)
+		x.ip.storeValue(value, k)
 	}
 	x.state.bump()
 }
@@ -139,13 +139,13 @@ func (s *shard[K, V]) store(m *Map[K, V], h uint64, key K, value V) bool {
 		return true
 	}
 	head := t.ibucket(h & t.mask)
-	vp := m.slots == inlinePtrSlots
-	if b, i := head.slot(&t.iovf, top, key); b != nil {
+	k := m.slots
+	if b, i := head.slot(&t.iovf, top, key, k); b != nil {
 		if !m.oneStoreUpdates() {
 			return false
 		}
 		// Safety: slot returns a lane, 0..7.
-		b.slots[i&(bucketCnt-1)].storeValue(value, vp) // as hit.replace
+		b.slots[i&(bucketCnt-1)].storeValue(value, k) // as hit.replace
 		head.state.bump()
 		return true
 	}
@@ -158,7 +158,7 @@ func (s *shard[K, V]) store(m *Map[K, V], h uint64, key K, value V) bool {
 	if free == nil || s.growDue(t) {
 		return false
 	}
-	free.fill(fi, top, key, value, vp) // as iposition.put
+	free.fill(fi, top, key, value, k) // as iposition.put
 	head.state.bump()
 	s.count.Add(1)
 	return true
@@ -188,14 +188,14 @@ func (s *shard[K, V]) delete(m *Map[K, V], h uint64, key K) (old V, found, ok bo
 		head.state.bump()
 	} else {
 		head := t.ibucket(h & t.mask)
-		b, i := head.slot(&t.iovf, top, key)
+		b, i := head.slot(&t.iovf, top, key, m.slots)
 		if b == nil {
 			return old, false, true
 		}
-		vp := m.slots == inlinePtrSlots
+		k := m.slots
 		// Safety: slot returns a lane, 0..7.
-		old = b.slots[i&(bucketCnt-1)].loadValue(vp)
-		(&iposition[K, V]{b: b, i: i}).clear(head, vp)
+		old = b.slots[i&(bucketCnt-1)].loadValue(k)
+		(&iposition[K, V]{b: b, i: i}).clear(head, k)
 	}
 	s.count.Add(-1)
 	s.maybeShrink(m)
@@ -239,21 +239,21 @@ func (s *shard[K, V]) compute(m *Map[K, V], h uint64, key K, fn func(V, bool) (V
 			return actual, false, false
 		}
 		head := t.ibucket(h & t.mask)
-		b, i := head.slot(&t.iovf, top, key)
+		b, i := head.slot(&t.iovf, top, key, m.slots)
 		if b == nil {
 			return actual, false, false
 		}
-		vp := m.slots == inlinePtrSlots
+		k := m.slots
 		// Safety: slot returns a lane, 0..7.
 		p := &b.slots[i&(bucketCnt-1)]
-		old = p.loadValue(vp)
+		old = p.loadValue(k)
 		switch actual, op = fn(old, true); op {
 		case UpdateOp:
-			p.storeValue(actual, vp) // as hit.replace
+			p.storeValue(actual, k) // as hit.replace
 			head.state.bump()
 			return actual, true, true
 		case DeleteOp:
-			(&iposition[K, V]{b: b, i: i}).clear(head, vp) // as delete
+			(&iposition[K, V]{b: b, i: i}).clear(head, k) // as delete
 		}
 	}
 	switch op {

@@ -21,12 +21,13 @@ package shardmap
 //	           array, never nil, so chain scans test only the overflow links
 //	layout     how a slot holds its key and value, chosen once per Map by New:
 //	  entry    a slot is an atomic pointer to an immutable {key, value} entry
-//	           (slot_entry.go); used when K or V holds pointers
+//	           (slot_entry.go); used for the K and V inline does not take
 //	  inline   a slot holds the key and value themselves, as words written and
 //	           read with atomic stores and loads (slot_inline.go); used when K
-//	           is pointer-free, V is pointer-free or a single pointer, and the
-//	           pair is small. No allocation per Store, one cache miss fewer per
-//	           Load, and for pointer-free V buckets the GC need not look into
+//	           is pointer-free and V is pointer-free or a single pointer, or K
+//	           is a string and V pointer-free, and the pair is small. No
+//	           allocation per Store, one cache miss fewer per Load, and for
+//	           pointer-free K and V buckets the GC need not look into
 //	old array  the bucket array being evacuated; readers may still use it
 //	evacuate   copy one old chain's slots into the new array, then set the old
 //	           chain's evacuated bit
@@ -99,9 +100,11 @@ package shardmap
 //     slot and compares its key (it may be empty or another key's); an inline
 //     reader keeps what it read only if the chain's version did not move and
 //     no wide update was in progress meanwhile, so it never returns a torn key
-//     or value. An inline value that is one pointer is stored and loaded as a
-//     pointer, never as an integer, and a delete clears it only after the
-//     version bump, so a reader that loads the cleared word fails its check.
+//     or value. An inline value that is one pointer, or a string key's data
+//     pointer, is stored and loaded as a pointer, never as an integer, and a
+//     delete clears it only after the version bump, so a reader that loads
+//     the cleared word fails its check. A string key read without the lock
+//     is compared only after its copy validated.
 //  4. The dirty bits and the version are load-bearing: see dirtybit.go.
 //  5. Migration finishes: every write evacuates at least one old chain, and a
 //     shard nobody writes is finished by readers (see dirtybit.go and
@@ -116,7 +119,10 @@ package shardmap
 // that ignores invariant 2) and TestLinRejectsUnvalidatedInlineReads (a reader
 // that skips invariant 3's version check) are negative controls the
 // linearizability checker must reject; TestInlineSlotsNeverTear rewrites
-// multi-word keys and values under concurrent readers; TestPtrSlotsKeepValuesAlive
+// multi-word keys and values under concurrent readers, and
+// TestInlineStringKeysNeverTear string keys of many lengths;
+// TestLinRejectsUncheckedStringKeys is the negative control for comparing a
+// string key before its copy validated; TestPtrSlotsKeepValuesAlive
 // and TestPtrSlotsForgetDeletedValues check that the GC sees inline pointer
 // values and that deleted ones are let go; TestDirtyBitDecidesWhoHelps
 // covers invariant 4, TestStalledMigrationFinishesByReads invariant 5, and
@@ -186,6 +192,7 @@ const (
 	entrySlots     slotKind = iota // pointers to entries (slot_entry.go)
 	inlineSlots                    // pointer-free K and V inline (slot_inline.go)
 	inlinePtrSlots                 // pointer-free K and a one-pointer V inline
+	inlineStrSlots                 // string K and pointer-free V inline
 )
 
 // table is one bucket array. Everything but old and, while migrating, the
@@ -212,8 +219,8 @@ type table[K comparable, V any] struct {
 	iovf overflows
 	// geometry is the array's size and how its buckets map onto pieces.
 	geometry
-	// kind is the table's slot kind; with inlinePtrSlots each slot's value
-	// word is a pointer, stored and loaded as one (slot_inline.go).
+	// kind is the table's slot kind; it says which word of an inline slot
+	// is a pointer, stored and loaded as one (slot_inline.go).
 	kind slotKind
 	// old is the table this one is replacing while a migration runs, nil
 	// otherwise. Set before the table is published; cleared under the mutex by
@@ -326,9 +333,6 @@ func (t *table[K, V]) allocated(i uint64) bool {
 
 // inline reports whether the table uses the inline layout.
 func (t *table[K, V]) inline() bool { return t.ipieces != nil }
-
-// vp reports whether each slot's value word is a pointer (inlinePtrSlots).
-func (t *table[K, V]) vp() bool { return t.kind == inlinePtrSlots }
 
 // len returns the number of buckets.
 func (t *table[K, V]) len() uint64 { return t.mask + 1 }
@@ -459,7 +463,7 @@ func (s *shard[K, V]) lookup(m *Map[K, V], h uint64, key K, r *slotRef[K, V]) {
 func (r *slotRef[K, V]) locate(top uint8, key K) {
 	if r.t.inline() {
 		r.ihead = r.t.ibucket(r.h & r.t.mask)
-		r.old, r.found = r.ihead.locate(&r.t.iovf, top, key, r.t.vp(), &r.ipos)
+		r.old, r.found = r.ihead.locate(&r.t.iovf, top, key, r.t.kind, &r.ipos)
 		return
 	}
 	var e *entry[K, V]
@@ -475,9 +479,9 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 	if r.found {
 		// Both bump the version, so that Range sees the change (iter.go).
 		if r.t.inline() {
-			r.ipos.update(r.ihead, key, value, m.rekey, r.t.vp())
+			r.ipos.update(r.ihead, key, value, m.rekey, r.t.kind)
 		} else {
-			hit[K, V]{p: &r.pos.b.slots[r.pos.i], state: &r.head.state}.replace(key, value, false)
+			hit[K, V]{p: &r.pos.b.slots[r.pos.i], state: &r.head.state}.replace(key, value, entrySlots)
 		}
 		return
 	}
@@ -489,7 +493,7 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 	}
 	var overflowed bool
 	if r.t.inline() {
-		overflowed = r.ipos.put(&r.t.iovf, top, key, value, r.t.vp())
+		overflowed = r.ipos.put(&r.t.iovf, top, key, value, r.t.kind)
 		r.ihead.state.bump()
 	} else {
 		overflowed = r.pos.put(top, &entry[K, V]{key, value})
@@ -505,7 +509,7 @@ func (s *shard[K, V]) set(m *Map[K, V], r *slotRef[K, V], key K, value V) {
 // holds the mutex.
 func (s *shard[K, V]) remove(m *Map[K, V], r *slotRef[K, V]) {
 	if r.t.inline() {
-		r.ipos.clear(r.ihead, r.t.vp())
+		r.ipos.clear(r.ihead, r.t.kind)
 	} else {
 		r.pos.clear()
 		r.head.state.bump()

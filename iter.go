@@ -146,7 +146,7 @@ func copyChain[K comparable, V any](t *table[K, V], bi uint64, buf []kv[K, V], w
 		if v&(chainDirtyBit|chainDupBit) == 0 {
 			if t.inline() {
 				t.ibucket(bi).forEachSlot(&t.iovf, func(top uint8, p *islot[K, V]) {
-					s := p.load(t.vp())
+					s := p.load(t.kind)
 					add(top, s.key, s.value)
 				})
 			} else {
@@ -161,7 +161,7 @@ func copyChain[K comparable, V any](t *table[K, V], bi uint64, buf []kv[K, V], w
 	}
 	w.add(st, st.load())
 	if t.inline() {
-		validatedSlots(t.ibucket(bi), &t.iovf, t.vp(), add)
+		validatedSlots(t.ibucket(bi), &t.iovf, t.kind, add)
 	} else {
 		t.bucket(bi).forEachSlot(func(top uint8, e *entry[K, V]) { add(top, e.key, e.value) })
 	}
@@ -171,14 +171,14 @@ func copyChain[K comparable, V any](t *table[K, V], bi uint64, buf []kv[K, V], w
 // validatedSlots calls add for every occupied slot of an inline chain, each
 // slot read inside the chain's sequence lock on its own: a copy of the whole
 // chain kept failing, but an inline slot must never be yielded torn.
-func validatedSlots[K comparable, V any](head *ibucket[K, V], o *overflows, vp bool, add func(uint8, K, V)) {
+func validatedSlots[K comparable, V any](head *ibucket[K, V], o *overflows, k slotKind, add func(uint8, K, V)) {
 	for b := head; b != nil; b = b.next(o) {
 		for i := range bucketCnt {
 			for try := 0; ; try++ {
 				v := head.state.load()
 				if v&chainDirtyBit == 0 {
 					top := topAt(b.tophash.load(), i)
-					s := b.slots[i].load(vp)
+					s := b.slots[i].load(k)
 					if sameVersion(v, head.state.load()) {
 						if top != emptyTop {
 							add(top, s.key, s.value)

@@ -94,7 +94,7 @@ func (mt *migrationTally) String() string {
 func drawOptions(t *rapid.T, h TestHasher, shards []int) (opts []Option, growOnly bool) {
 	if h.Fn != nil {
 		seed := rapid.Uint64().Draw(t, "hashSeed")
-		opts = append(opts, WithHasher(func(k, _ uint64) uint64 { return h.Fn(k, seed) }))
+		opts = append(opts, h.hasher(func(k, _ uint64) uint64 { return h.Fn(k, seed) }))
 	}
 	if h.Entries {
 		opts = append(opts, withEntryLayout())

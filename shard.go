@@ -225,7 +225,20 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 				for b, w := head, v; ; {
 					for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
 						// Safety: firstLane returns 0..7 for a nonzero match word.
-						if p := &b.slots[firstLane(mt)&(bucketCnt-1)]; p.loadKey() == key {
+						p := &b.slots[firstLane(mt)&(bucketCnt-1)]
+						if keyPtr[K](m.slots) {
+							// A string key is compared only once its
+							// copy has validated (slot_inline.go).
+							s := p.load(inlineStrSlots)
+							if head.state.load() != v {
+								return m.load(h, key)
+							}
+							if s.key == key {
+								return s.value, true
+							}
+							continue
+						}
+						if p.loadKey(m.slots) == key {
 							// loadValue, written out (it is over the
 							// inlining budget).
 							switch {
@@ -234,7 +247,7 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 							case p.wordValue():
 								value = p.loadWordValue()
 							default:
-								value = p.load(false).value
+								value = p.load(m.slots).value
 							}
 							if head.state.load() == v {
 								return value, true
@@ -291,7 +304,7 @@ func (m *Map[K, V]) load(h uint64, key K) (value V, ok bool) {
 		if old != nil && s.state.shouldHelp() {
 			s.help(m)
 		}
-		return loadInline(b, o, top, key, t.vp())
+		return loadInline(b, o, top, key, t.kind)
 	}
 	b, old := t.readChain(h)
 	if old != nil && s.state.shouldHelp() {
@@ -337,9 +350,8 @@ func (m *Map[K, V]) LoadAndStore(key K, value V) (previous V, loaded bool) {
 	}
 	defer s.mu.Unlock()
 	if x, ok := s.present(m, h, key); ok {
-		vp := m.slots == inlinePtrSlots
-		previous = x.value(vp)
-		x.replace(key, value, vp)
+		previous = x.value(m.slots)
+		x.replace(key, value, m.slots)
 		return previous, true
 	}
 	var r slotRef[K, V]

@@ -11,10 +11,11 @@ import (
 
 // The inline layout: a slot holds its key and value themselves, as Go's
 // classic runtime map does, for K that holds no pointers and V that holds
-// none or is a single pointer. A Store then allocates nothing, a Load reads
-// the bucket and nothing else, and for pointer-free V the buckets hold no
-// pointer at all (their overflow links are indices, overflow.go), so the GC
-// never scans them, where it would mark one object per entry.
+// none or is a single pointer, and for string K with pointer-free V. A
+// Store then allocates nothing, a Load reads the bucket and nothing else
+// (and a string key's bytes), and for pointer-free K and V the buckets hold
+// no pointer at all (their overflow links are indices, overflow.go), so the
+// GC never scans them, where it would mark one object per entry.
 //
 // A value that is one pointer (a pointer, map, channel or function: the
 // inlinePtrSlots kind) is the one word of a slot that holds a pointer.
@@ -24,6 +25,18 @@ import (
 // a key clears its value word after the version bump, so that the map does
 // not keep the value alive, and a reader that loads the cleared word sees
 // the bump afterwards and tries again.
+//
+// A string key (the inlineStrSlots kind) is two words, its data pointer,
+// the slot's one pointer word, and its length. A reader must never use a
+// key whose two words came from different keys: comparing it could read
+// past the end of the shorter key's bytes. So a reader of a string-keyed
+// chain copies a slot whose tophash byte matches and validates the copy
+// against the chain's version before it compares the key (ibucket.find,
+// Load), where other kinds compare first and validate once. An update keeps
+// the key already stored, as sync.Map does (a Go map stores the new one),
+// so that it stays one store of the value's word. Deleting a key clears its
+// data pointer after the version bump, as for a pointer value, so that the
+// map does not keep its bytes alive.
 //
 // A slot is a whole number of 8-byte words. Writers store them with atomic
 // stores under the shard's mutex; readers load them with atomic loads, so the
@@ -95,14 +108,20 @@ type ibucket[K comparable, V any] struct {
 }
 
 // slotsFor returns the slot kind New gives K and V: inline when K holds no
-// pointer, V holds none or is one pointer, and a slot fits maxInlineSlot;
-// entries otherwise, and always on 32-bit platforms, whose state words have
-// no room for inline links (dirtybit.go) and which align 8-byte words to 4.
+// pointer and V holds none or is one pointer, or when K is a string and V
+// holds no pointer, and a slot fits maxInlineSlot; entries otherwise, and
+// always on 32-bit platforms, whose state words have no room for inline
+// links (dirtybit.go) and which align 8-byte words to 4.
 func slotsFor[K comparable, V any]() slotKind {
-	if linkBits == 0 || unsafe.Sizeof(islot[K, V]{}) > maxInlineSlot || !typeinfo.PointerFree(reflect.TypeFor[K]()) {
+	if linkBits == 0 || unsafe.Sizeof(islot[K, V]{}) > maxInlineSlot {
 		return entrySlots
 	}
-	switch v := reflect.TypeFor[V](); {
+	k, v := reflect.TypeFor[K](), reflect.TypeFor[V]()
+	switch {
+	case k.Kind() == reflect.String && typeinfo.PointerFree(v):
+		return inlineStrSlots
+	case !typeinfo.PointerFree(k):
+		return entrySlots
 	case typeinfo.PointerFree(v):
 		return inlineSlots
 	case typeinfo.OnePointer(v):
@@ -111,35 +130,72 @@ func slotsFor[K comparable, V any]() slotKind {
 	return entrySlots
 }
 
-// The islot methods below take vp, true when the value word holds a pointer
-// (inlinePtrSlots): that word is then loaded and stored as a pointer, every
-// other word as an integer.
+// The islot methods below take the table's slot kind, which says which word
+// of a slot, if any, holds a pointer (ptrWord): that word is loaded and
+// stored as a pointer, every other word as an integer.
 
-// load copies the slot with one atomic load per word.
-func (p *islot[K, V]) load(vp bool) (s islot[K, V]) {
-	src, dst := unsafe.Pointer(p), unsafe.Pointer(&s)
-	end := unsafe.Sizeof(s)
-	if vp {
-		end = unsafe.Offsetof(s.value)
-		s.value = p.loadPtrValue()
+// noPtrWord is ptrWord's answer for a slot with no pointer word.
+const noPtrWord = ^uintptr(0)
+
+// ptrWord returns the byte offset of the one word of a slot of kind k that
+// holds a pointer: the value's with inlinePtrSlots, the key's first (a
+// string's data pointer) with inlineStrSlots, noPtrWord otherwise.
+func (p *islot[K, V]) ptrWord(k slotKind) uintptr {
+	switch {
+	case k == inlinePtrSlots:
+		return unsafe.Offsetof(p.value)
+	case keyPtr[K](k):
+		return 0
 	}
-	for off := uintptr(0); off < end; off += 8 {
+	return noPtrWord
+}
+
+// keyPtr reports whether a K key in a slot of kind k is a string whose data
+// pointer is the slot's pointer word. The size test is a constant for each
+// K, so that for other key sizes the whole test compiles away.
+func keyPtr[K comparable](k slotKind) bool {
+	var key K
+	return unsafe.Sizeof(key) == unsafe.Sizeof("") && k == inlineStrSlots
+}
+
+// load copies the slot with one atomic load per word. For a slot that a
+// writer may be changing, the copy is only worth keeping once the chain's
+// version says it did not (loadInline); until then a string key in it may
+// pair one key's data with another's length, and must not be compared.
+func (p *islot[K, V]) load(k slotKind) (s islot[K, V]) {
+	src, dst := unsafe.Pointer(p), unsafe.Pointer(&s)
+	pw := p.ptrWord(k)
+	for off := uintptr(0); off < unsafe.Sizeof(s); off += 8 {
 		// Safety: an islot is 8-aligned and a multiple of 8 bytes long, so
-		// every word at off < Sizeof lies inside both slots; with vp the
-		// words before the value's are the key's, which holds no pointer.
-		*(*uint64)(unsafe.Add(dst, off)) = atomic.LoadUint64((*uint64)(unsafe.Add(src, off)))
+		// every word at off < Sizeof lies inside both slots, and the word
+		// at pw is the one that K and V give a pointer.
+		if off == pw {
+			*(*unsafe.Pointer)(unsafe.Add(dst, off)) = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(src, off)))
+		} else {
+			*(*uint64)(unsafe.Add(dst, off)) = atomic.LoadUint64((*uint64)(unsafe.Add(src, off)))
+		}
 	}
 	return s
 }
 
-// loadKey reads the slot's key with one atomic load per word it spans. The
-// key holds no pointer; a word it shares with a pointer-free value is
-// loaded whole and the value's bytes dropped.
-func (p *islot[K, V]) loadKey() K {
+// loadKey reads the slot's key with one atomic load per word it spans; a
+// word it shares with a pointer-free value is loaded whole and the value's
+// bytes dropped. A string key (keyPtr) is safe to compare only where the
+// slot cannot be changing: under the mutex, or in a frozen old chain.
+// Lock-free readers of such keys copy the slot and validate it first.
+func (p *islot[K, V]) loadKey(k slotKind) K {
 	if unsafe.Sizeof(p.key) == 8 {
 		// Safety: the key starts the 8-aligned slot and is one word long.
 		w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&p.key)))
 		return *(*K)(unsafe.Pointer(&w))
+	}
+	if keyPtr[K](k) {
+		var key K
+		// Safety: K is a string: a data pointer, then a length, the first
+		// two words of the slot.
+		*(*unsafe.Pointer)(unsafe.Pointer(&key)) = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(p)))
+		*(*uint64)(unsafe.Add(unsafe.Pointer(&key), 8)) = atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(p), 8)))
+		return key
 	}
 	var buf [maxInlineSlot / 8]uint64
 	for off := uintptr(0); off < unsafe.Sizeof(p.key); off += 8 {
@@ -151,15 +207,16 @@ func (p *islot[K, V]) loadKey() K {
 }
 
 // loadValue reads the slot's value with atomic loads: one for a value that
-// is one aligned word (always the case with vp), the whole slot otherwise.
-func (p *islot[K, V]) loadValue(vp bool) V {
+// is one aligned word (always the case with inlinePtrSlots), the whole slot
+// otherwise.
+func (p *islot[K, V]) loadValue(k slotKind) V {
 	switch {
-	case vp:
+	case k == inlinePtrSlots:
 		return p.loadPtrValue()
 	case p.wordValue():
 		return p.loadWordValue()
 	}
-	return p.load(false).value
+	return p.load(k).value
 }
 
 // wordValue reports whether the value is one aligned word; a constant for
@@ -187,9 +244,10 @@ func (p *islot[K, V]) loadPtrValue() V {
 
 // storeValue stores a value that is one aligned word with one atomic store.
 // Caller holds the mutex.
-func (p *islot[K, V]) storeValue(value V, vp bool) {
-	// Safety: callers check that the value is one aligned word (vp implies it).
-	if vp {
+func (p *islot[K, V]) storeValue(value V, k slotKind) {
+	// Safety: callers check that the value is one aligned word
+	// (inlinePtrSlots implies it).
+	if k == inlinePtrSlots {
 		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&p.value)), *(*unsafe.Pointer)(unsafe.Pointer(&value)))
 		return
 	}
@@ -198,26 +256,31 @@ func (p *islot[K, V]) storeValue(value V, vp bool) {
 
 // storeWords stores the words of s from byte offset from up to (not
 // including) to into the slot, one atomic store each. Caller holds the mutex.
-func (p *islot[K, V]) storeWords(s *islot[K, V], from, to uintptr, vp bool) {
+func (p *islot[K, V]) storeWords(s *islot[K, V], from, to uintptr, k slotKind) {
 	src, dst := unsafe.Pointer(s), unsafe.Pointer(p)
+	pw := p.ptrWord(k)
 	for off := from; off < to; off += 8 {
-		if vp && off == unsafe.Offsetof(s.value) {
-			p.storeValue(s.value, true)
-			continue
-		}
 		// Safety: from and to are multiples of 8 within Sizeof(islot), and
-		// the word at off is not the value's pointer.
-		atomic.StoreUint64((*uint64)(unsafe.Add(dst, off)), *(*uint64)(unsafe.Add(src, off)))
+		// the word at pw is the one that K and V give a pointer.
+		if off == pw {
+			atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(dst, off)), *(*unsafe.Pointer)(unsafe.Add(src, off)))
+		} else {
+			atomic.StoreUint64((*uint64)(unsafe.Add(dst, off)), *(*uint64)(unsafe.Add(src, off)))
+		}
 	}
 }
 
-// forget clears a retired slot's value word if it holds a pointer, so that
-// the map does not keep the value alive. Caller holds the mutex and has
-// already bumped the chain's version, so a reader that loads the nil sees
-// the bump when it validates.
-func (p *islot[K, V]) forget(vp bool) {
-	if vp {
-		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&p.value)), nil)
+// forget clears a retired slot's pointer word, if it has one, so that the
+// map does not keep the value, or the string key's bytes, alive. Caller
+// holds the mutex and has already bumped the chain's version, so a reader
+// that loads the nil sees the bump when it validates. (A string key left
+// with its length and a nil pointer is never compared: a reader drops the
+// copy on the bump before it compares, and a writer never reaches an empty
+// slot's key.)
+func (p *islot[K, V]) forget(k slotKind) {
+	if pw := p.ptrWord(k); pw != noPtrWord {
+		// Safety: pw is the offset of the slot's pointer word.
+		atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(p), pw)), nil)
 	}
 }
 
@@ -231,13 +294,32 @@ func valueWords[K comparable, V any]() (from, to uintptr) {
 	return off &^ 7, (off + size + 7) &^ 7
 }
 
-// find scans the chain starting at b, in the table whose overflows are o,
-// for key. It takes no lock; the caller validates the result with the
-// chain's version (loadInline).
-func (b *ibucket[K, V]) find(o *overflows, top uint8, key K, vp bool) (value V, ok bool) {
-	if b, i := b.slot(o, top, key); b != nil {
+// find scans the chain at head, in the table whose overflows are o, for
+// key. It takes no lock; the caller validates the result with v, the head's
+// state word loaded before (loadInline). A string key (keyPtr) is compared
+// only once a copy of its slot has validated, since a copy made while a
+// writer reuses the slot may pair one key's data with another's length:
+// find then reports a miss if the chain moved, which the caller's own check
+// sees too.
+func (head *ibucket[K, V]) find(o *overflows, top uint8, key K, k slotKind, v uintptr) (value V, ok bool) {
+	if keyPtr[K](k) {
+		for b := head; b != nil; b = b.next(o) {
+			for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
+				// Safety: firstLane returns 0..7 for a nonzero match word.
+				s := b.slots[firstLane(m)&(bucketCnt-1)].load(k)
+				if !sameVersion(v, head.state.load()) {
+					return value, false
+				}
+				if s.key == key {
+					return s.value, true
+				}
+			}
+		}
+		return value, false
+	}
+	if b, i := head.slot(o, top, key, k); b != nil {
 		// Safety: slot returns a lane, 0..7.
-		return b.slots[i&(bucketCnt-1)].loadValue(vp), true
+		return b.slots[i&(bucketCnt-1)].loadValue(k), true
 	}
 	return value, false
 }
@@ -267,10 +349,10 @@ func (b *ibucket[K, V]) touch() {
 
 // loadInline is Load's read of an inline chain: find inside the sequence
 // lock, retried until a copy validates.
-func loadInline[K comparable, V any](head *ibucket[K, V], o *overflows, top uint8, key K, vp bool) (value V, ok bool) {
+func loadInline[K comparable, V any](head *ibucket[K, V], o *overflows, top uint8, key K, k slotKind) (value V, ok bool) {
 	for try := 0; ; try++ {
 		if v := head.state.load(); v&chainDirtyBit == 0 {
-			value, ok = head.find(o, top, key, vp)
+			value, ok = head.find(o, top, key, k, v)
 			if sameVersion(v, head.state.load()) {
 				return value, ok
 			}
@@ -284,12 +366,13 @@ func loadInline[K comparable, V any](head *ibucket[K, V], o *overflows, top uint
 // slot returns the bucket and lane of the slot that holds key in the chain
 // starting at b, in the table whose overflows are o, or a nil bucket.
 // Without the mutex what it finds may be changing underneath it: a reader
-// validates what it read with the chain's version (find, loadInline).
-func (b *ibucket[K, V]) slot(o *overflows, top uint8, key K) (*ibucket[K, V], int) {
+// validates what it read with the chain's version (find, loadInline), and
+// for string keys does not call it (see find).
+func (b *ibucket[K, V]) slot(o *overflows, top uint8, key K, k slotKind) (*ibucket[K, V], int) {
 	for {
 		for m := matchTop(b.tophash.load(), top); m != 0; m &= m - 1 {
 			// Safety: firstLane returns 0..7 for a nonzero match word.
-			if i := firstLane(m) & (bucketCnt - 1); b.slots[i].loadKey() == key {
+			if i := firstLane(m) & (bucketCnt - 1); b.slots[i].loadKey(k) == key {
 				return b, i
 			}
 		}
@@ -333,15 +416,15 @@ type iposition[K comparable, V any] struct {
 // returns its value. The caller holds the mutex, so the chain cannot change
 // underneath it. pos is filled in place: a slotRef's is large enough that
 // returning it would cost a copy per write.
-func (head *ibucket[K, V]) locate(o *overflows, top uint8, key K, vp bool, pos *iposition[K, V]) (value V, found bool) {
+func (head *ibucket[K, V]) locate(o *overflows, top uint8, key K, k slotKind, pos *iposition[K, V]) (value V, found bool) {
 	*pos = iposition[K, V]{}
 	for b := head; b != nil; b = b.next(o) {
 		word := b.tophash.load()
 		for m := matchTop(word, top); m != 0; m &= m - 1 {
 			i := firstLane(m)
-			if p := &b.slots[i]; p.loadKey() == key {
+			if p := &b.slots[i]; p.loadKey(k) == key {
 				pos.b, pos.i = b, i
-				return p.loadValue(vp), true
+				return p.loadValue(k), true
 			}
 		}
 		if pos.free == nil {
@@ -357,22 +440,22 @@ func (head *ibucket[K, V]) locate(o *overflows, top uint8, key K, vp bool, pos *
 // put stores key and value in the empty slot pos found, or in a new overflow
 // bucket from o, and reports whether it added one. The caller holds the
 // mutex and bumps the chain's version afterwards.
-func (pos *iposition[K, V]) put(o *overflows, top uint8, key K, value V, vp bool) (overflowed bool) {
+func (pos *iposition[K, V]) put(o *overflows, top uint8, key K, value V, k slotKind) (overflowed bool) {
 	if pos.free != nil {
-		pos.free.fill(pos.fi, top, key, value, vp)
+		pos.free.fill(pos.fi, top, key, value, k)
 		return false
 	}
 	b, l := addOverflow[K, V](o)
-	b.fill(0, top, key, value, vp)
+	b.fill(0, top, key, value, k)
 	pos.last.state.setLink(l)
 	return true
 }
 
 // fill stores key and value in empty slot i of b, then its tophash byte.
 // The caller holds the mutex and bumps the chain's version afterwards.
-func (b *ibucket[K, V]) fill(i int, top uint8, key K, value V, vp bool) {
+func (b *ibucket[K, V]) fill(i int, top uint8, key K, value V, k slotKind) {
 	s := islot[K, V]{key: key, value: value}
-	b.slots[i].storeWords(&s, 0, unsafe.Sizeof(s), vp)
+	b.slots[i].storeWords(&s, 0, unsafe.Sizeof(s), k)
 	b.tophash.store(withTop(b.tophash.load(), i, top))
 }
 
@@ -382,30 +465,30 @@ func (b *ibucket[K, V]) fill(i int, top uint8, key K, value V, vp bool) {
 // key equals the stored key but, for float keys, may differ in its bytes
 // (+0 and -0); as in a Go map, the slot then takes the new key, so New sets
 // rekey for key types that hold floats.
-func (pos *iposition[K, V]) update(head *ibucket[K, V], key K, value V, rekey, vp bool) {
+func (pos *iposition[K, V]) update(head *ibucket[K, V], key K, value V, rekey bool, k slotKind) {
 	p := &pos.b.slots[pos.i]
 	if !rekey && p.wordValue() {
 		// The value is one aligned word: store just that.
-		hit[K, V]{ip: p, state: &head.state}.replace(key, value, vp)
+		hit[K, V]{ip: p, state: &head.state}.replace(key, value, k)
 		return
 	}
-	s := p.load(vp)
+	s := p.load(k)
 	s.key, s.value = key, value
 	from, to := valueWords[K, V]()
 	if rekey {
 		from, to = 0, unsafe.Sizeof(s)
 	}
 	if to-from <= 8 {
-		p.storeWords(&s, from, to, vp) // one atomic store: readers see old or new
+		p.storeWords(&s, from, to, k) // one atomic store: readers see old or new
 		head.state.bump()
 		return
 	}
-	if pos.moveUpdate(head, &s, vp) {
+	if pos.moveUpdate(head, &s, k) {
 		return
 	}
 	w := head.state.load()
 	head.state.store(w | chainDirtyBit)
-	p.storeWords(&s, from, to, vp)
+	p.storeWords(&s, from, to, k)
 	head.state.store(w + versionOne)
 }
 
@@ -422,16 +505,16 @@ func (pos *iposition[K, V]) update(head *ibucket[K, V], key K, value V, rekey, v
 // scanning from the head finds it before the old one. Until the old lane is
 // cleared the chain holds the key twice, which only iteration would notice,
 // so the chain's dup bit says so meanwhile (dirtybit.go).
-func (pos *iposition[K, V]) moveUpdate(head *ibucket[K, V], s *islot[K, V], vp bool) bool {
+func (pos *iposition[K, V]) moveUpdate(head *ibucket[K, V], s *islot[K, V], k slotKind) bool {
 	b := pos.b
 	word := b.tophash.load()
 	top := topAt(word, pos.i)
 	if m := matchEmpty(word); m != 0 {
 		j := firstLane(m)
-		b.slots[j].storeWords(s, 0, unsafe.Sizeof(*s), vp)
+		b.slots[j].storeWords(s, 0, unsafe.Sizeof(*s), k)
 		b.tophash.store(withTop(withTop(word, j, top), pos.i, emptyTop))
 		head.state.bump()
-		b.slots[pos.i].forget(vp)
+		b.slots[pos.i].forget(k)
 		return true
 	}
 	if pos.free == nil {
@@ -441,11 +524,11 @@ func (pos *iposition[K, V]) moveUpdate(head *ibucket[K, V], s *islot[K, V], vp b
 	// earlier one.
 	w := head.state.load()
 	head.state.store(w | chainDupBit)
-	pos.free.slots[pos.fi].storeWords(s, 0, unsafe.Sizeof(*s), vp)
+	pos.free.slots[pos.fi].storeWords(s, 0, unsafe.Sizeof(*s), k)
 	pos.free.tophash.store(withTop(pos.free.tophash.load(), pos.fi, top))
 	b.tophash.store(withTop(word, pos.i, emptyTop))
 	head.state.store(w + versionOne)
-	b.slots[pos.i].forget(vp)
+	b.slots[pos.i].forget(k)
 	return true
 }
 
@@ -471,11 +554,11 @@ func holdsFloats(t reflect.Type) bool {
 // chain's version, which is what tells a reader still copying the slot to
 // try again, and then forgets a pointer value. The other words stay until an
 // insert reuses the slot. Caller holds the mutex.
-func (pos *iposition[K, V]) clear(head *ibucket[K, V], vp bool) {
+func (pos *iposition[K, V]) clear(head *ibucket[K, V], k slotKind) {
 	b := pos.b
 	b.tophash.store(withTop(b.tophash.load(), pos.i, emptyTop))
 	head.state.bump()
-	b.slots[pos.i].forget(vp)
+	b.slots[pos.i].forget(k)
 }
 
 // forEachSlot calls f for every occupied slot of the chain at head, in the
@@ -501,7 +584,7 @@ type icursor[K comparable, V any] struct {
 	b    *ibucket[K, V] // bucket being filled; nil before the first put
 	i    int            // next free slot in b
 	word uint64         // b's tophash word, stored when b is full or at finish
-	vp   bool           // the value word holds a pointer (inlinePtrSlots)
+	k    slotKind       // the table's slot kind
 }
 
 // put appends s and returns 1 if it allocated an overflow bucket, else 0.
@@ -522,7 +605,7 @@ func (c *icursor[K, V]) put(top uint8, s *islot[K, V]) int {
 		c.b, c.i, c.word = next, 0, 0
 		grew = 1
 	}
-	c.b.slots[c.i].storeWords(s, 0, unsafe.Sizeof(*s), c.vp)
+	c.b.slots[c.i].storeWords(s, 0, unsafe.Sizeof(*s), c.k)
 	c.word = withTop(c.word, c.i, top)
 	c.i++
 	return grew

@@ -15,7 +15,8 @@ import (
 
 // uintMap is the part of Map[uint64, uint64]'s API, test hooks included,
 // that the rapid model and the linearizability scenarios drive. *Map[uint64, uint64] has it; boxedMap gives it
-// to a Map[uint64, *uint64], so the same model runs against inlinePtrSlots.
+// to a Map[uint64, *uint64], so the same model runs against inlinePtrSlots,
+// and strMap to a Map[string, uint64], for inlineStrSlots.
 type uintMap interface {
 	Load(key uint64) (uint64, bool)
 	Store(key, value uint64)
@@ -100,8 +101,15 @@ func (b boxedMap) All() iter.Seq2[uint64, uint64] {
 }
 
 // newUintMap returns the map a model run drives for h: a Map[uint64,
-// uint64] in h's layout, or for h.Boxed a boxedMap.
+// uint64] in h's layout, for h.Boxed a boxedMap, for h.Str a strMap.
 func newUintMap(h TestHasher, opts ...Option) uintMap {
+	if h.Str {
+		m := New[string, uint64](opts...)
+		if m.slots != inlineStrSlots {
+			panic("shardmap: a string key should be kept inline")
+		}
+		return newStrMap(m)
+	}
 	if h.Boxed {
 		m := New[uint64, *uint64](opts...)
 		if m.slots != inlinePtrSlots {
