@@ -229,12 +229,17 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 						if keyPtr[K](m.slots) {
 							// A string key is compared only once its
 							// copy has validated (slot_inline.go).
-							s := p.load(inlineStrSlots)
+							k := p.loadStrKey()
+							if p.wordValue() {
+								value = p.loadWordValue()
+							} else {
+								value = p.load(inlineStrSlots).value
+							}
 							if head.state.load() != v {
 								return m.load(h, key)
 							}
-							if s.key == key {
-								return s.value, true
+							if k == key {
+								return value, true
 							}
 							continue
 						}
