@@ -96,22 +96,34 @@ func strSumOK(s string, v uint64) bool { return strSum(s, v) == v }
 // every key read must be one that was written, whole, and every value must
 // belong to its key. Writers delete keys and store others in the freed
 // slots (so a reader's copy of a slot can pair one key's data pointer with
-// another's length), update values in place, and push the shard through
-// grows and shrinks. Under -race the checkptr checks watch the pointer
-// words too.
+// another's length), update values, and push the shard through grows and
+// shrinks. With four-word values (all words the key's checksum) every
+// update is a wide one: moved to a free slot, or rewritten in place under
+// the dirty bit when the chain is full, so a reader that skipped the
+// version check would see values torn between updates.
 func TestInlineStringKeysNeverTear(t *testing.T) {
+	t.Run("uint64", func(t *testing.T) {
+		testStringKeysNeverTear(t, strSum, strSumOK)
+	})
+	t.Run("wide", func(t *testing.T) {
+		testStringKeysNeverTear(t, func(s string, i uint64) wide { return wideOf(strSum(s, i)) },
+			func(s string, v wide) bool { return v.even() && strSumOK(s, v[0]) })
+	})
+}
+
+func testStringKeysNeverTear[V any](t *testing.T, value func(string, uint64) V, valueOK func(string, V) bool) {
 	constant := WithHasher(func(string, uint64) uint64 { return 0 })
 	for _, opts := range [][]Option{{WithShards(2)}, {WithShards(1), constant}} {
-		m := New[string, uint64](opts...)
+		m := New[string, V](opts...)
 		require.Equal(t, inlineStrSlots, m.slots)
 		const hot = 24 // lengths 1 to 23, and one more
 		keys := make([]string, hot)
 		for k := range keys {
 			keys[k] = strKey(uint64(k))
 		}
-		writes, reads := uint64(60_000), uint64(60_000)
+		writes, reads := uint64(200_000), uint64(200_000)
 		if faultRaceEnabled() {
-			writes, reads = 15_000, 15_000
+			writes, reads = 40_000, 40_000
 		}
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
@@ -127,27 +139,28 @@ func TestInlineStringKeysNeverTear(t *testing.T) {
 				defer wg.Done()
 				for i := range writes {
 					k := strKey((i*7 + w) % hot) // a new string each time
-					switch i % 6 {
-					case 1, 4:
+					switch {
+					case w == 0 && i%2 == 0:
+						m.Store(k, value(k, i)) // updates, mostly
+					case i%6 == 1, i%6 == 4:
 						m.Delete(k)
-					case 2:
-						m.Compute(k, func(old uint64, ok bool) (uint64, ComputeOp) {
-							if ok && !strSumOK(k, old) {
-								fail("Compute(%q) saw %x", k, old)
+					case i%6 == 2:
+						m.Compute(k, func(old V, ok bool) (V, ComputeOp) {
+							if ok && !valueOK(k, old) {
+								fail("Compute(%q) saw %v", k, old)
 							}
-							return strSum(k, i), UpdateOp
+							return value(k, i), UpdateOp
 						})
-					case 5:
-						if i%3000 == 5 {
-							for j := range uint64(300) {
-								m.Store(strKey(1000+j+w<<20), strSum(strKey(1000+j+w<<20), j))
-							}
-							for j := range uint64(300) {
-								m.Delete(strKey(1000 + j + w<<20))
-							}
+					case i%3000 == 5:
+						for j := range uint64(300) {
+							s := strKey(1000 + j + w<<20)
+							m.Store(s, value(s, j))
+						}
+						for j := range uint64(300) {
+							m.Delete(strKey(1000 + j + w<<20))
 						}
 					default:
-						m.Store(k, strSum(k, i))
+						m.Store(k, value(k, i))
 					}
 				}
 			}()
@@ -158,13 +171,13 @@ func TestInlineStringKeysNeverTear(t *testing.T) {
 				defer wg.Done()
 				for i := range reads {
 					k := keys[(i+uint64(r)*5)%hot]
-					if v, ok := m.Load(k); ok && !strSumOK(k, v) {
-						fail("Load(%q) = %x: another key's value", k, v)
+					if v, ok := m.Load(k); ok && !valueOK(k, v) {
+						fail("Load(%q) = %v: torn or another key's value", k, v)
 					}
 					if i%4000 == 0 {
-						m.Range(func(k string, v uint64) bool {
-							if n, err := strconv.ParseUint(k, 10, 64); err != nil || strKey(n) != k || !strSumOK(k, v) {
-								fail("Range yielded %q: %x: torn or another key's", k, v)
+						m.Range(func(k string, v V) bool {
+							if n, err := strconv.ParseUint(k, 10, 64); err != nil || strKey(n) != k || !valueOK(k, v) {
+								fail("Range yielded %q: %v: torn or another key's", k, v)
 							}
 							return true
 						})
