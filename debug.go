@@ -37,6 +37,9 @@ func (s *shard[K, V]) check(m *Map[K, V], idx int) error {
 	if (old != nil) != s.migrating() {
 		return fmt.Errorf("phase %d but old array present = %v", s.state.phase(), old != nil)
 	}
+	if want := old == nil; (t.ifast.Load() != nil) != (want && t.iflat != nil) || (t.fast.Load() != nil) != (want && t.flat != nil) {
+		return fmt.Errorf("one-piece array published for Load's fast path = %v, %v; migrating = %v", t.ifast.Load() != nil, t.fast.Load() != nil, old != nil)
+	}
 	// Count the live entries: those of evacuated units in t, plus those of
 	// unevacuated old chains.
 	live := int64(0)

@@ -284,6 +284,7 @@ func (s *shard[K, V]) advance(t, old *table[K, V], units uint64) {
 	}
 	if s.nevacuate == units {
 		t.old.Store(nil)
+		t.settled()
 		s.state.setPhase(phaseIdle)
 	}
 }

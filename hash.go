@@ -11,13 +11,16 @@ import (
 // A key's 64-bit hash is split three ways, so that no two decisions share
 // bits:
 //
-//	bits 63 .. 64-shardBits            the shard (top bits)
-//	bits 62-shardBits .. 56-shardBits  the tophash byte kept per slot (7 bits)
-//	bits B-1 .. 0                      the bucket within the shard's table (low bits)
+//	bits 63 .. 64-shardBits  the shard (top bits)
+//	bits 47 .. 41            the tophash byte kept per slot (7 bits, topShift)
+//	bits B-1 .. 0            the bucket within the shard's table (low bits)
 //
-// shardBits is at most maxShardBits, so the tophash byte always comes from bit
-// 40 or above and never overlaps a bucket index until a single shard holds
-// 2^40 buckets.
+// shardBits is at most 16 (maxShards), so the shard bits never reach the
+// tophash bits, and these never overlap a bucket index until a single shard
+// holds 2^41 buckets (WithPresize stops at 2^40, maxPresizeB). The bits
+// between the shard's and the tophash's, when there are fewer shards, go
+// unused. The tophash bits are the same for every Map, so that computing
+// the byte is a shift by a constant.
 //
 // A tophash byte always has its high bit set (tophash), so an occupied lane
 // is never zero, emptyTop: the high bits alone tell full lanes from empty
@@ -117,8 +120,13 @@ func mixWord(x, seed uint64) uint64 {
 // tophash returns the byte kept in a slot's tophash lane for a key with hash
 // h: seven hash bits and fullTop.
 func (m *Map[K, V]) tophash(h uint64) uint8 {
-	return uint8(h>>(m.topShift&63)) | fullTop // topShift < 64; the mask spares the check
+	return uint8(h>>topShift) | fullTop
 }
+
+// topShift is where a hash's tophash bits start (see above). The byte it
+// yields also holds bit 48, a shard bit with 2^16 shards, which fullTop
+// overwrites.
+const topShift = 41
 
 // matchTop returns the lanes of a tophash word that may hold top, one high
 // bit per lane. Every lane that holds top is reported. So may, rarely, an

@@ -68,10 +68,11 @@ package shardmap
 //
 // # Reads
 //
-// Load takes no lock. It loads the shard's table; if the table has an old
-// array, it loads the evacuated bit of the old chain the key hashes to: clear
-// means the frozen old chain holds the whole truth for its keys, set means the
-// new chain does. It then scans that chain: SWAR-match the key's tophash
+// Load takes no lock. It loads the shard's table (for a one-piece table
+// that is not migrating, the array pointer that says so, ifast, is all it
+// tests); if the table has an old array, it loads the evacuated bit of the
+// old chain the key hashes to: clear means the frozen old chain holds the
+// whole truth for its keys, set means the new chain does. It then scans that chain: SWAR-match the key's tophash
 // against the tophash word, read the slot, compare keys. An entry slot is read
 // with one atomic load of an immutable entry. An inline slot is read word by
 // word between two loads of the chain's state word and kept only if the
@@ -214,6 +215,15 @@ type table[K comparable, V any] struct {
 	// one load fewer. Fixed at creation.
 	flat  *bucket[K, V]
 	iflat *ibucket[K, V]
+	// fast (entry layout) or ifast (inline layout) is flat or iflat once
+	// the table is not migrating, nil before, so that Load's path for a
+	// small table tests one pointer rather than old and then the array.
+	// Set when a table with no old array is made, or by the writer that
+	// clears old, after it does; never cleared: a table that another
+	// migration replaces is frozen (invariant 1), and a reader that loaded
+	// it before its replacement reads what was current then.
+	fast  atomic.Pointer[bucket[K, V]]
+	ifast atomic.Pointer[ibucket[K, V]]
 	// iovf holds the inline layout's overflow buckets (overflow.go); the
 	// entry layout links its overflow buckets by pointer.
 	iovf overflows
@@ -276,7 +286,22 @@ func newTable[K comparable, V any](b uint8, kind slotKind, lazy bool) *table[K, 
 			t.flat = t.pieces[0]
 		}
 	}
+	if !lazy {
+		t.settled()
+	}
 	return t
+}
+
+// settled publishes a one-piece array as fast or ifast, for a table that is
+// not migrating: made with no old array, or whose old field was just
+// cleared. Caller holds the mutex (or owns the unpublished table).
+func (t *table[K, V]) settled() {
+	if t.iflat != nil {
+		t.ifast.Store(t.iflat)
+	}
+	if t.flat != nil {
+		t.fast.Store(t.flat)
+	}
 }
 
 // allocPiece makes sure the piece holding bucket i exists. Caller holds the

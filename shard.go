@@ -36,8 +36,6 @@ type Map[K comparable, V any] struct {
 	shardShift uint8
 	// shardMask is len(shards)-1; with shardShift it picks a hash's shard.
 	shardMask uint64
-	// topShift picks the tophash byte just below the shard bits.
-	topShift uint8
 	// minB is the smallest table a shard shrinks to (from WithPresize).
 	minB uint8
 	// growOnly disables shrinking (WithGrowOnly).
@@ -115,7 +113,6 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 	shardBits := uint8(bits.Len(uint(cfg.shards - 1)))
 	m.shardShift = 64 - shardBits
 	m.shardMask = 1<<shardBits - 1
-	m.topShift = 56 - shardBits
 	m.shards = make([]shard[K, V], 1<<shardBits)
 	m.minB = bucketsFor(cfg.presize, len(m.shards))
 	if m.minB > maxPresizeB {
@@ -205,93 +202,95 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 	// table load, one chain, and for inline slots one validated scan.
 	s := m.shardFor(h)
 	t := s.tbl.Load()
-	if t.old.Load() == nil {
-		if m.slots != entrySlots {
-			// ibucket.find, written out: a call here costs a tenth of a
-			// Load of a cached key.
-			var head *ibucket[K, V]
-			if p := t.iflat; p != nil {
-				// One piece: a small table, likely in cache already.
-				// Safety: h&mask < the array's length.
-				head = (*ibucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
-			} else {
-				head = t.ipiece(h & t.mask)
-				head.touch()
-			}
-			if v := head.state.load(); v&chainDirtyBit == 0 {
-				top := m.tophash(h)
-				// The head is never nil: the loop tests only the links,
-				// starting with the head's, in v.
-				for b, w := head, v; ; {
-					for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
-						// Safety: firstLane returns 0..7 for a nonzero match word.
-						p := &b.slots[firstLane(mt)&(bucketCnt-1)]
-						if keyPtr[K](m.slots) {
-							// A string key is compared only once its
-							// copy has validated (slot_inline.go).
-							k := p.loadStrKey()
-							if p.wordValue() {
-								value = p.loadWordValue()
-							} else {
-								value = p.load(inlineStrSlots).value
-							}
-							if head.state.load() != v {
-								return m.load(h, key)
-							}
-							if k == key {
-								return value, true
-							}
-							continue
-						}
-						if p.loadKey(m.slots) == key {
-							// loadValue, written out (it is over the
-							// inlining budget).
-							switch {
-							case m.slots == inlinePtrSlots:
-								value = p.loadPtrValue()
-							case p.wordValue():
-								value = p.loadWordValue()
-							default:
-								value = p.load(m.slots).value
-							}
-							if head.state.load() == v {
-								return value, true
-							}
-							// The chain changed under the copy.
-							return m.load(h, key)
-						}
-					}
-					if w&linkMask == 0 {
-						break
-					}
-					b = b.follow(&t.iovf, w)
-					w = b.state.load()
-				}
-				if head.state.load() == v {
-					return *new(V), false
-				}
-			}
+	if m.slots != entrySlots {
+		// ibucket.find, written out: a call here costs a tenth of a
+		// Load of a cached key.
+		var head *ibucket[K, V]
+		if p := t.ifast.Load(); p != nil {
+			// One piece, not migrating: a small table, likely in cache
+			// already. Safety: h&mask < the array's length.
+			head = (*ibucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
+		} else if t.old.Load() == nil {
+			head = t.ipiece(h & t.mask)
+			head.touch()
 		} else {
-			// bucket.find, written out as above.
+			return m.load(h, key)
+		}
+		if v := head.state.load(); v&chainDirtyBit == 0 {
 			top := m.tophash(h)
-			var head *bucket[K, V]
-			if p := t.flat; p != nil {
-				// Safety: h&mask < the array's length.
-				head = (*bucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
-			} else {
-				head = t.piece(h & t.mask)
-				head.touch()
-			}
-			for b := head; ; {
+			// The head is never nil: the loop tests only the links,
+			// starting with the head's, in v.
+			for b, w := head, v; ; {
 				for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
 					// Safety: firstLane returns 0..7 for a nonzero match word.
-					if e := b.slots[firstLane(mt)&(bucketCnt-1)].Load(); e != nil && e.key == key {
-						return e.value, true
+					p := &b.slots[firstLane(mt)&(bucketCnt-1)]
+					if keyPtr[K](m.slots) {
+						// A string key is compared only once its
+						// copy has validated (slot_inline.go).
+						k := p.loadStrKey()
+						if p.wordValue() {
+							value = p.loadWordValue()
+						} else {
+							value = p.load(inlineStrSlots).value
+						}
+						if head.state.load() != v {
+							return m.load(h, key)
+						}
+						if k == key {
+							return value, true
+						}
+						continue
+					}
+					if p.loadKey(m.slots) == key {
+						// loadValue, written out (it is over the
+						// inlining budget).
+						switch {
+						case m.slots == inlinePtrSlots:
+							value = p.loadPtrValue()
+						case p.wordValue():
+							value = p.loadWordValue()
+						default:
+							value = p.load(m.slots).value
+						}
+						if head.state.load() == v {
+							return value, true
+						}
+						// The chain changed under the copy.
+						return m.load(h, key)
 					}
 				}
-				if b = b.overflow.Load(); b == nil {
-					return value, false
+				if w&linkMask == 0 {
+					break
 				}
+				b = b.follow(&t.iovf, w)
+				w = b.state.load()
+			}
+			if head.state.load() == v {
+				return *new(V), false
+			}
+		}
+	} else {
+		// bucket.find, written out as above.
+		top := m.tophash(h)
+		var head *bucket[K, V]
+		if p := t.fast.Load(); p != nil {
+			// Safety: h&mask < the array's length.
+			head = (*bucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
+		} else if t.old.Load() == nil {
+			head = t.piece(h & t.mask)
+			head.touch()
+		} else {
+			return m.load(h, key)
+		}
+		for b := head; ; {
+			for mt := matchTop(b.tophash.load(), top); mt != 0; mt &= mt - 1 {
+				// Safety: firstLane returns 0..7 for a nonzero match word.
+				if e := b.slots[firstLane(mt)&(bucketCnt-1)].Load(); e != nil && e.key == key {
+					return e.value, true
+				}
+			}
+			if b = b.overflow.Load(); b == nil {
+				return value, false
 			}
 		}
 	}
