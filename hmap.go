@@ -219,9 +219,11 @@ type table[K comparable, V any] struct {
 	// the table is not migrating, nil before, so that Load's path for a
 	// small table tests one pointer rather than old and then the array.
 	// Set when a table with no old array is made, or by the writer that
-	// clears old, after it does; never cleared: a table that another
-	// migration replaces is frozen (invariant 1), and a reader that loaded
-	// it before its replacement reads what was current then.
+	// clears old, after it does (so a reader may find old nil and fast not
+	// yet set, and then takes the path for any steady table); never
+	// cleared: a table that another migration replaces is frozen
+	// (invariant 1), and a reader that loaded it before its replacement
+	// reads what was current then.
 	fast  atomic.Pointer[bucket[K, V]]
 	ifast atomic.Pointer[ibucket[K, V]]
 	// iovf holds the inline layout's overflow buckets (overflow.go); the

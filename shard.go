@@ -211,8 +211,15 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 			// already. Safety: h&mask < the array's length.
 			head = (*ibucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
 		} else if t.old.Load() == nil {
-			head = t.ipiece(h & t.mask)
-			head.touch()
+			// ibucket, written out: a one-piece table whose migration
+			// has just ended may not have its ifast yet.
+			if p := t.iflat; p != nil {
+				// Safety: as above.
+				head = (*ibucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
+			} else {
+				head = t.ipiece(h & t.mask)
+				head.touch()
+			}
 		} else {
 			return m.load(h, key)
 		}
@@ -277,8 +284,12 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 			// Safety: h&mask < the array's length.
 			head = (*bucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
 		} else if t.old.Load() == nil {
-			head = t.piece(h & t.mask)
-			head.touch()
+			if p := t.flat; p != nil { // as above
+				head = (*bucket[K, V])(unsafe.Add(unsafe.Pointer(p), uintptr(h&t.mask)*unsafe.Sizeof(*p)))
+			} else {
+				head = t.piece(h & t.mask)
+				head.touch()
+			}
 		} else {
 			return m.load(h, key)
 		}
