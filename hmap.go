@@ -72,8 +72,9 @@ package shardmap
 // that is not migrating, the array pointer that says so, ifast, is all it
 // tests); if the table has an old array, it loads the evacuated bit of the
 // old chain the key hashes to: clear means the frozen old chain holds the
-// whole truth for its keys, set means the new chain does. It then scans that chain: SWAR-match the key's tophash
-// against the tophash word, read the slot, compare keys. An entry slot is read
+// whole truth for its keys, set means the new chain does. It then scans that
+// chain: SWAR-match the key's tophash against the tophash word, read the
+// slot, compare keys. An entry slot is read
 // with one atomic load of an immutable entry. An inline slot is read word by
 // word between two loads of the chain's state word and kept only if the
 // version did not move and no wide update was in progress (a sequence lock);
@@ -93,7 +94,9 @@ package shardmap
 //  2. A reader decides where to look from one atomic load: the old chain's
 //     evacuated bit. A writer sets that bit only after every slot of the chain
 //     is stored in the new array, and writes a key into the new array only
-//     after its old chain is evacuated.
+//     after its old chain is evacuated. (A table's ifast is set only once it
+//     has no old array, so a reader that finds it reads the table's own
+//     chains; the structure checks test that it is set exactly then.)
 //  3. Slots are published atomically: a slot is either an atomic pointer to an
 //     immutable entry, or inline words validated by the chain's version.
 //     Insert fills the slot before the tophash byte; delete clears the tophash
