@@ -54,7 +54,7 @@ const fuzzMaxOps = 2000
 
 // fuzzOptions decodes the option byte: bits 0-1 pick 1, 2, 4 or 8 shards
 // (capped at maxShards), bit 2 grow-only, bits 3-4 a presize of 0, 8, 40 or
-// 200 entries, bit 5 the entry layout. Bit 7 is fuzzMap's.
+// 200 entries, bit 5 the entry layout. Bits 6 and 7 are fuzzMap's.
 func fuzzOptions(b byte, maxShards int) []Option {
 	opts := []Option{WithShards(min(1<<(b&3), maxShards))}
 	if b&4 != 0 {
@@ -69,11 +69,17 @@ func fuzzOptions(b byte, maxShards int) []Option {
 	return opts
 }
 
-// fuzzMap returns the map an input runs on: a Map[uint64, uint64] built with
-// opts, or, if bit 7 of the option byte b is set, a Map[uint64, *uint64]
-// behind the model's boxing adapter, so that pointer values inline (or in
-// entries, with bit 5) are fuzzed too.
-func fuzzMap(b byte, opts ...Option) uintMap {
+// fuzzMap returns the map an input runs on, built with opts and hashed by h:
+// a Map[uint64, uint64], or, if bit 7 of the option byte b is set, a
+// Map[uint64, *uint64] behind the model's boxing adapter, or with bits 6
+// and 7 a Map[string, uint64] behind the string adapter, so that pointer
+// values and string keys inline (or in entries, with bit 5) are fuzzed too.
+func fuzzMap(b byte, h TestHasher, opts ...Option) uintMap {
+	if b&192 == 192 {
+		h.Str = true
+		return newStrMap(New[string, uint64](append(opts, h.Options()...)...))
+	}
+	opts = append(opts, h.Options()...)
 	if b&128 != 0 {
 		return boxedMap{New[uint64, *uint64](opts...)}
 	}
@@ -296,8 +302,7 @@ func FuzzConstantHasher(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		opts := append(fuzzOptions(data[0], 2), WithHasher(func(uint64, uint64) uint64 { return 0 }))
-		fuzzRun(t, fuzzMap(data[0], opts...), data[1:], fuzzPlainOps)
+		fuzzRun(t, fuzzMap(data[0], testHashFns[1], fuzzOptions(data[0], 2)...), data[1:], fuzzPlainOps)
 	})
 }
 
@@ -309,7 +314,7 @@ func FuzzDefaultHasher(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		fuzzRun(t, fuzzMap(data[0], fuzzOptions(data[0], 8)...), data[1:], fuzzPlainOps)
+		fuzzRun(t, fuzzMap(data[0], testHashFns[0], fuzzOptions(data[0], 8)...), data[1:], fuzzPlainOps)
 	})
 }
 
@@ -323,8 +328,8 @@ func FuzzMigrations(f *testing.F) {
 			return
 		}
 		h := TestHashers[int(data[0]>>5&3)%len(TestHashers)]
-		opts := append(fuzzOptions(data[0], 2), h.Options()...)
-		fuzzRun(t, fuzzMap(data[0], opts...), data[1:], fuzzAllOps)
+		h.Entries = false // fuzzOptions' bit 5 already says
+		fuzzRun(t, fuzzMap(data[0], h, fuzzOptions(data[0], 2)...), data[1:], fuzzAllOps)
 	})
 }
 
@@ -355,12 +360,14 @@ func fuzzAddSeeds(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
 		// The same stream over pointer values (bit 7 of the option
-		// byte), so that the seed corpus that every test run replays
-		// covers that slot kind too.
-		if len(s) > 0 && s[0]&128 == 0 {
-			b := slices.Clone(s)
-			b[0] |= 128
-			f.Add(b)
+		// byte) and over string keys (bits 6 and 7), so that the seed
+		// corpus that every test run replays covers those slot kinds too.
+		if len(s) > 0 && s[0]&192 == 0 {
+			for _, bits := range []byte{128, 192} {
+				b := slices.Clone(s)
+				b[0] |= bits
+				f.Add(b)
+			}
 		}
 	}
 }
