@@ -17,7 +17,7 @@ import (
 //
 // shardBits is at most 16 (maxShards), so the shard bits never reach the
 // tophash bits, and these never overlap a bucket index until a single shard
-// holds 2^41 buckets (WithPresize stops at 2^40, maxPresizeB). The bits
+// holds 2^42 buckets (WithPresize stops at 2^40, maxPresizeB). The bits
 // between the shard's and the tophash's, when there are fewer shards, go
 // unused. The tophash bits are the same for every Map, so that computing
 // the byte is a shift by a constant.

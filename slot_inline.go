@@ -32,10 +32,11 @@ import (
 // past the end of the shorter key's bytes. So a reader of a string-keyed
 // chain copies a slot whose tophash byte matches and validates the copy
 // against the chain's version before it compares the key (ibucket.find,
-// Load), where other kinds compare first and validate once. An update of a
-// one-word value keeps the key already stored, as sync.Map does (a Go map
-// stores the new one), so that it stays one store of the value's word; a
-// wider value moved to a free slot takes the new key with it. Deleting a key clears its
+// Load), where other kinds compare first and validate once. An update keeps
+// the key already stored, as sync.Map does (a Go map stores the new one):
+// it rewrites only the value's words, one store for a value of a word or
+// less; only a wide update moved to a free slot (moveUpdate) takes the new,
+// equal key with it. Deleting a key clears its
 // data pointer after the version bump, as for a pointer value, so that the
 // map does not keep its bytes alive.
 //

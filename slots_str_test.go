@@ -245,7 +245,8 @@ func TestStringKeysKeepBytesAlive(t *testing.T) {
 // TestStringKeysForgottenOnDelete checks that the map lets go of a deleted
 // key's bytes (its weak pointer turns nil after a collection) and keeps a
 // stored key's. An update of a one-word value keeps the key already stored,
-// so the equal key passed to the update is the one let go.
+// so the equal key passed to the update is the one let go. (Only a wide
+// update moved to a free slot stores the new key.)
 func TestStringKeysForgottenOnDelete(t *testing.T) {
 	for _, hasher := range []Option{WithShards(1), WithHasher(func(string, uint64) uint64 { return 0 })} {
 		// One shard, presized and grow-only: no migration holds an old
