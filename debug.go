@@ -167,8 +167,12 @@ func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, sh
 					if err := check(top, b.slots[i].loadKey(t.kind)); err != nil {
 						return n, nb, err
 					}
-				} else if pw := b.slots[i].ptrWord(t.kind); pw != noPtrWord && atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(&b.slots[i]), pw))) != nil {
-					return n, nb, fmt.Errorf("empty slot %d still holds a pointer (value, or string key's bytes)", i)
+				} else {
+					for off := uintptr(0); off < unsafe.Sizeof(b.slots[i]); off += 8 {
+						if b.slots[i].ptrWord(t.kind, off) && atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(&b.slots[i]), off))) != nil {
+							return n, nb, fmt.Errorf("empty slot %d still holds a pointer (value, or string key's bytes) at %d", i, off)
+						}
+					}
 				}
 			}
 		}

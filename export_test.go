@@ -203,7 +203,8 @@ var TestHashers = func() []TestHasher {
 }()
 
 // ModelHashers is TestHashers plus every hasher over boxed values (the
-// inlinePtrSlots kind) and over string keys (inlineStrSlots): the set the
+// inlinePtrSlots kind), over string keys (inlineStrSlots) and over both
+// (inlineStrPtrSlots): the set the
 // rapid model, the concurrent rapid properties and the linearizability
 // scenarios run against.
 var ModelHashers = func() []TestHasher {
@@ -216,6 +217,11 @@ var ModelHashers = func() []TestHasher {
 	for _, h := range testHashFns {
 		h.Str = true
 		h.Name += "/str"
+		hs = append(hs, h)
+	}
+	for _, h := range testHashFns {
+		h.Str, h.Boxed = true, true
+		h.Name += "/strptr"
 		hs = append(hs, h)
 	}
 	return hs

@@ -83,7 +83,7 @@ func (x hit[K, V]) value(k slotKind) V {
 	switch {
 	case x.p != nil:
 		return x.p.Load().value
-	case k == inlinePtrSlots:
+	case valuePtr(k):
 		return x.ip.loadPtrValue()
 	}
 	return x.ip.loadWordValue() // present checked wordValue

@@ -24,8 +24,8 @@ package shardmap
 //	           (slot_entry.go); used for the K and V inline does not take
 //	  inline   a slot holds the key and value themselves, as words written and
 //	           read with atomic stores and loads (slot_inline.go); used when K
-//	           is pointer-free and V is pointer-free or a single pointer, or K
-//	           is a string and V pointer-free, and the pair is small. No
+//	           is pointer-free or a string and V is pointer-free or a single
+//	           pointer, and the pair is small. No
 //	           allocation per Store, one cache miss fewer per Load, and for
 //	           pointer-free K and V buckets the GC need not look into
 //	old array  the bucket array being evacuated; readers may still use it
@@ -194,10 +194,11 @@ func ishiftFor(size uintptr) uint {
 type slotKind uint8
 
 const (
-	entrySlots     slotKind = iota // pointers to entries (slot_entry.go)
-	inlineSlots                    // pointer-free K and V inline (slot_inline.go)
-	inlinePtrSlots                 // pointer-free K and a one-pointer V inline
-	inlineStrSlots                 // string K and pointer-free V inline
+	entrySlots        slotKind = iota // pointers to entries (slot_entry.go)
+	inlineSlots                       // pointer-free K and V inline (slot_inline.go)
+	inlinePtrSlots                    // pointer-free K and a one-pointer V inline
+	inlineStrSlots                    // string K and pointer-free V inline
+	inlineStrPtrSlots                 // string K and a one-pointer V inline (two pointer words)
 )
 
 // table is one bucket array. Everything but old, fast and ifast and, while

@@ -235,9 +235,12 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 						// A string key is compared only once its
 						// copy has validated (slot_inline.go).
 						k := p.loadStrKey()
-						if p.wordValue() {
+						switch {
+						case m.slots == inlineStrPtrSlots:
+							value = p.loadPtrValue()
+						case p.wordValue():
 							value = p.loadWordValue()
-						} else {
+						default:
 							value = p.load(inlineStrSlots).value
 						}
 						if head.state.load() != v {

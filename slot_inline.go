@@ -10,8 +10,8 @@ import (
 )
 
 // The inline layout: a slot holds its key and value themselves, as Go's
-// classic runtime map does, for K that holds no pointers and V that holds
-// none or is a single pointer, and for string K with pointer-free V. A
+// classic runtime map does, for K that holds no pointers or is a string and
+// V that holds none or is a single pointer. A
 // Store then allocates nothing, a Load reads the bucket and nothing else
 // (and a string key's bytes), and for pointer-free K and V the buckets hold
 // no pointer at all (their overflow links are indices, overflow.go), so the
@@ -26,8 +26,9 @@ import (
 // not keep the value alive, and a reader that loads the cleared word sees
 // the bump afterwards and tries again.
 //
-// A string key (the inlineStrSlots kind) is two words, its data pointer,
-// the slot's one pointer word, and its length. A reader must never use a
+// A string key (the inlineStrSlots kind, and inlineStrPtrSlots with a
+// one-pointer value) is two words: its data pointer, a pointer word of the
+// slot, and its length. A reader must never use a
 // key whose two words came from different keys: comparing it could read
 // past the end of the shorter key's bytes. So a reader of a string-keyed
 // chain copies a slot whose tophash byte matches and validates the copy
@@ -110,8 +111,8 @@ type ibucket[K comparable, V any] struct {
 }
 
 // slotsFor returns the slot kind New gives K and V: inline when K holds no
-// pointer and V holds none or is one pointer, or when K is a string and V
-// holds no pointer, and a slot fits maxInlineSlot; entries otherwise, and
+// pointer or is a string, V holds none or is one pointer, and a slot fits
+// maxInlineSlot; entries otherwise, and
 // always on 32-bit platforms, whose state words have no room for inline
 // links (dirtybit.go) and which align 8-byte words to 4.
 func slotsFor[K comparable, V any]() slotKind {
@@ -122,6 +123,8 @@ func slotsFor[K comparable, V any]() slotKind {
 	switch {
 	case k.Kind() == reflect.String && typeinfo.PointerFree(v):
 		return inlineStrSlots
+	case k.Kind() == reflect.String && typeinfo.OnePointer(v):
+		return inlineStrPtrSlots
 	case !typeinfo.PointerFree(k):
 		return entrySlots
 	case typeinfo.PointerFree(v):
@@ -133,32 +136,27 @@ func slotsFor[K comparable, V any]() slotKind {
 }
 
 // The islot methods below take the table's slot kind, which says which word
-// of a slot, if any, holds a pointer (ptrWord): that word is loaded and
-// stored as a pointer, every other word as an integer.
+// of a slot, if any, hold pointers (ptrWord): those words are loaded and
+// stored as pointers, every other word as an integer.
 
-// noPtrWord is ptrWord's answer for a slot with no pointer word.
-const noPtrWord = ^uintptr(0)
-
-// ptrWord returns the byte offset of the one word of a slot of kind k that
-// holds a pointer: the value's with inlinePtrSlots, the key's first (a
-// string's data pointer) with inlineStrSlots, noPtrWord otherwise.
-func (p *islot[K, V]) ptrWord(k slotKind) uintptr {
-	switch {
-	case k == inlinePtrSlots:
-		return unsafe.Offsetof(p.value)
-	case keyPtr[K](k):
-		return 0
-	}
-	return noPtrWord
+// ptrWord reports whether the word at byte offset off of a slot of kind k
+// holds a pointer: the value's word if the value is one pointer (valuePtr),
+// the key's first if the key is a string (keyPtr, its data pointer).
+func (p *islot[K, V]) ptrWord(k slotKind, off uintptr) bool {
+	return off == 0 && keyPtr[K](k) || off == unsafe.Offsetof(p.value) && valuePtr(k)
 }
 
 // keyPtr reports whether a K key in a slot of kind k is a string whose data
-// pointer is the slot's pointer word. The size test is a constant for each
-// K, so that for other key sizes the whole test compiles away.
+// pointer is a pointer word of the slot. The size test is a constant for
+// each K, so that for other key sizes the whole test compiles away.
 func keyPtr[K comparable](k slotKind) bool {
 	var key K
-	return unsafe.Sizeof(key) == unsafe.Sizeof("") && k == inlineStrSlots
+	return unsafe.Sizeof(key) == unsafe.Sizeof("") && (k == inlineStrSlots || k == inlineStrPtrSlots)
 }
+
+// valuePtr reports whether a slot of kind k holds a value that is one
+// pointer, its one word.
+func valuePtr(k slotKind) bool { return k == inlinePtrSlots || k == inlineStrPtrSlots }
 
 // load copies the slot with one atomic load per word. For a slot that a
 // writer may be changing, the copy is only worth keeping once the chain's
@@ -166,12 +164,11 @@ func keyPtr[K comparable](k slotKind) bool {
 // pair one key's data with another's length, and must not be compared.
 func (p *islot[K, V]) load(k slotKind) (s islot[K, V]) {
 	src, dst := unsafe.Pointer(p), unsafe.Pointer(&s)
-	pw := p.ptrWord(k)
 	for off := uintptr(0); off < unsafe.Sizeof(s); off += 8 {
 		// Safety: an islot is 8-aligned and a multiple of 8 bytes long, so
-		// every word at off < Sizeof lies inside both slots, and the word
-		// at pw is the one that K and V give a pointer.
-		if off == pw {
+		// every word at off < Sizeof lies inside both slots, and ptrWord
+		// names the words that K and V give pointers.
+		if p.ptrWord(k, off) {
 			*(*unsafe.Pointer)(unsafe.Add(dst, off)) = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Add(src, off)))
 		} else {
 			*(*uint64)(unsafe.Add(dst, off)) = atomic.LoadUint64((*uint64)(unsafe.Add(src, off)))
@@ -228,7 +225,7 @@ func (p *islot[K, V]) loadStrKey() (key K) {
 // otherwise.
 func (p *islot[K, V]) loadValue(k slotKind) V {
 	switch {
-	case k == inlinePtrSlots:
+	case valuePtr(k):
 		return p.loadPtrValue()
 	case p.wordValue():
 		return p.loadWordValue()
@@ -253,8 +250,8 @@ func (p *islot[K, V]) loadWordValue() V {
 
 // loadPtrValue is loadValue for a value that is one pointer.
 func (p *islot[K, V]) loadPtrValue() V {
-	// Safety: only inlinePtrSlots tables call this, whose V is one pointer
-	// word at an aligned offset.
+	// Safety: only tables whose V is one pointer word at an aligned offset
+	// (valuePtr) call this.
 	w := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(&p.value)))
 	return *(*V)(unsafe.Pointer(&w))
 }
@@ -263,8 +260,8 @@ func (p *islot[K, V]) loadPtrValue() V {
 // Caller holds the mutex.
 func (p *islot[K, V]) storeValue(value V, k slotKind) {
 	// Safety: callers check that the value is one aligned word
-	// (inlinePtrSlots implies it).
-	if k == inlinePtrSlots {
+	// (valuePtr implies it).
+	if valuePtr(k) {
 		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&p.value)), *(*unsafe.Pointer)(unsafe.Pointer(&value)))
 		return
 	}
@@ -275,11 +272,10 @@ func (p *islot[K, V]) storeValue(value V, k slotKind) {
 // including) to into the slot, one atomic store each. Caller holds the mutex.
 func (p *islot[K, V]) storeWords(s *islot[K, V], from, to uintptr, k slotKind) {
 	src, dst := unsafe.Pointer(s), unsafe.Pointer(p)
-	pw := p.ptrWord(k)
 	for off := from; off < to; off += 8 {
 		// Safety: from and to are multiples of 8 within Sizeof(islot), and
-		// the word at pw is the one that K and V give a pointer.
-		if off == pw {
+		// ptrWord names the words that K and V give pointers.
+		if p.ptrWord(k, off) {
 			atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(dst, off)), *(*unsafe.Pointer)(unsafe.Add(src, off)))
 		} else {
 			atomic.StoreUint64((*uint64)(unsafe.Add(dst, off)), *(*uint64)(unsafe.Add(src, off)))
@@ -295,9 +291,13 @@ func (p *islot[K, V]) storeWords(s *islot[K, V], from, to uintptr, k slotKind) {
 // copy on the bump before it compares, and a writer never reaches an empty
 // slot's key.)
 func (p *islot[K, V]) forget(k slotKind) {
-	if pw := p.ptrWord(k); pw != noPtrWord {
-		// Safety: pw is the offset of the slot's pointer word.
-		atomic.StorePointer((*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(p), pw)), nil)
+	if keyPtr[K](k) {
+		// Safety: the key is a string, whose data pointer starts the slot.
+		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(p)), nil)
+	}
+	if valuePtr(k) {
+		// Safety: the value is one pointer word.
+		atomic.StorePointer((*unsafe.Pointer)(unsafe.Pointer(&p.value)), nil)
 	}
 }
 

@@ -103,6 +103,13 @@ func (b boxedMap) All() iter.Seq2[uint64, uint64] {
 // newUintMap returns the map a model run drives for h: a Map[uint64,
 // uint64] in h's layout, for h.Boxed a boxedMap, for h.Str a strMap.
 func newUintMap(h TestHasher, opts ...Option) uintMap {
+	if h.Str && h.Boxed {
+		m := New[string, *uint64](opts...)
+		if m.slots != inlineStrPtrSlots {
+			panic("shardmap: a string key and a pointer value should be kept inline")
+		}
+		return strBoxedMap{m}
+	}
 	if h.Str {
 		m := New[string, uint64](opts...)
 		if m.slots != inlineStrSlots {

@@ -78,6 +78,62 @@ func (s strMap) EvacuateNext(k uint64) bool   { return s.Map.EvacuateNext(s.key(
 func (s strMap) ReadsOld(k uint64) bool       { return s.Map.ReadsOld(s.key(k)) }
 func (s strMap) ShardMigrating(k uint64) bool { return s.Map.ShardMigrating(s.key(k)) }
 
+// strBoxedMap gives a Map[string, *uint64] the uintMap API: strMap's keys
+// and boxedMap's values, so that the model suites run against
+// inlineStrPtrSlots, where a slot holds two pointer words.
+type strBoxedMap struct {
+	*Map[string, *uint64]
+}
+
+func (s strBoxedMap) Load(k uint64) (uint64, bool) { return unbox(s.Map.Load(strKey(k))) }
+func (s strBoxedMap) StaleLoad(k uint64) (uint64, bool) {
+	return unbox(s.Map.StaleLoad(strKey(k)))
+}
+func (s strBoxedMap) Store(k, v uint64) { s.Map.Store(strKey(k), box(v)) }
+func (s strBoxedMap) LoadOrStore(k, v uint64) (uint64, bool) {
+	p, loaded := s.Map.LoadOrStore(strKey(k), box(v))
+	v, _ = unbox(p, true)
+	return v, loaded
+}
+func (s strBoxedMap) LoadOrCompute(k uint64, fn func() uint64) (uint64, bool) {
+	p, loaded := s.Map.LoadOrCompute(strKey(k), func() *uint64 { return box(fn()) })
+	v, _ := unbox(p, true)
+	return v, loaded
+}
+func (s strBoxedMap) LoadAndStore(k, v uint64) (uint64, bool) {
+	return unbox(s.Map.LoadAndStore(strKey(k), box(v)))
+}
+func (s strBoxedMap) LoadAndDelete(k uint64) (uint64, bool) {
+	return unbox(s.Map.LoadAndDelete(strKey(k)))
+}
+func (s strBoxedMap) Delete(k uint64) { s.Map.Delete(strKey(k)) }
+func (s strBoxedMap) Compute(k uint64, fn func(uint64, bool) (uint64, ComputeOp)) (uint64, bool) {
+	p, ok := s.Map.Compute(strKey(k), func(old *uint64, loaded bool) (*uint64, ComputeOp) {
+		v, _ := unbox(old, loaded)
+		nv, op := fn(v, loaded)
+		return box(nv), op
+	})
+	if !ok {
+		return 0, false
+	}
+	return unbox(p, true)
+}
+func (s strBoxedMap) Range(f func(k, v uint64) bool) {
+	s.Map.Range(func(k string, p *uint64) bool {
+		v, _ := unbox(p, true)
+		return f(strKeyValue(k), v)
+	})
+}
+func (s strBoxedMap) All() iter.Seq2[uint64, uint64] {
+	return func(yield func(uint64, uint64) bool) { s.Range(yield) }
+}
+func (s strBoxedMap) StartMigration(k uint64, phase uintptr) bool {
+	return s.Map.StartMigration(strKey(k), phase)
+}
+func (s strBoxedMap) EvacuateNext(k uint64) bool   { return s.Map.EvacuateNext(strKey(k)) }
+func (s strBoxedMap) ReadsOld(k uint64) bool       { return s.Map.ReadsOld(strKey(k)) }
+func (s strBoxedMap) ShardMigrating(k uint64) bool { return s.Map.ShardMigrating(strKey(k)) }
+
 // strSum is the value TestInlineStringKeysNeverTear stores for key s in
 // round i: a checksum of s's bytes and length above, i below, so that a
 // value read under another key, or a key read torn, fails strSumOK.
@@ -109,13 +165,17 @@ func TestInlineStringKeysNeverTear(t *testing.T) {
 		testStringKeysNeverTear(t, func(s string, i uint64) wide { return wideOf(strSum(s, i)) },
 			func(s string, v wide) bool { return v.even() && strSumOK(s, v[0]) })
 	})
+	t.Run("pointer", func(t *testing.T) {
+		testStringKeysNeverTear(t, func(s string, i uint64) *uint64 { return box(strSum(s, i)) },
+			func(s string, p *uint64) bool { return p != nil && strSumOK(s, *p) })
+	})
 }
 
 func testStringKeysNeverTear[V any](t *testing.T, value func(string, uint64) V, valueOK func(string, V) bool) {
 	constant := WithHasher(func(string, uint64) uint64 { return 0 })
 	for _, opts := range [][]Option{{WithShards(2)}, {WithShards(1), constant}} {
 		m := New[string, V](opts...)
-		require.Equal(t, inlineStrSlots, m.slots)
+		require.True(t, keyPtr[string](m.slots), "string keys are kept inline")
 		const hot = 24 // lengths 1 to 23, and one more
 		keys := make([]string, hot)
 		for k := range keys {
@@ -312,4 +372,40 @@ func TestLinRejectsUncheckedStringKeys(t *testing.T) {
 	}
 	assert.Equal(t, porcupine.Ok, linCheck(t, run(true), true), "validated read")
 	assert.Equal(t, porcupine.Illegal, linCheck(t, run(false), false), "a read that compares a key before its copy validated must be caught")
+}
+
+// TestStringPtrSlotsForgetDeleted is TestStringKeysForgottenOnDelete for a
+// slot with two pointer words (inlineStrPtrSlots): a deleted key lets go of
+// both its bytes and its value, a replaced value is let go while its key
+// stays, and what is still stored stays alive.
+func TestStringPtrSlotsForgetDeleted(t *testing.T) {
+	for _, hasher := range []Option{WithShards(1), WithHasher(func(string, uint64) uint64 { return 0 })} {
+		m := New[string, *[64]byte](WithShards(1), WithPresize(1000), WithGrowOnly(), hasher)
+		require.Equal(t, inlineStrPtrSlots, m.slots)
+		long := func(k uint64) string { return strings.Repeat("k", 64) + strKey(k) }
+		keys := make([]weak.Pointer[byte], 30)
+		values := make([]weak.Pointer[[64]byte], 30)
+		for k := range uint64(30) {
+			s, v := long(k), new([64]byte)
+			keys[k], values[k] = weak.Make(unsafe.StringData(s)), weak.Make(v)
+			m.Store(s, v)
+		}
+		for k := range uint64(10) {
+			m.Delete(long(k))
+		}
+		for k := uint64(10); k < 20; k++ {
+			m.Store(long(k), new([64]byte)) // the old value replaced, the key kept
+		}
+		runtime.GC()
+		for k := range uint64(30) {
+			assert.Equal(t, k < 10, keys[k].Value() == nil, "key %d: bytes collected", k)
+			assert.Equal(t, k < 20, values[k].Value() == nil, "key %d: value collected", k)
+		}
+		for k := uint64(10); k < 30; k++ {
+			p, ok := m.Load(long(k))
+			require.True(t, ok)
+			require.NotNil(t, p)
+		}
+		require.NoError(t, m.CheckInvariants())
+	}
 }
