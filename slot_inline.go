@@ -11,14 +11,15 @@ import (
 
 // The inline layout: a slot holds its key and value themselves, as Go's
 // classic runtime map does, for K that holds no pointers or is a string and
-// V that holds none or is a single pointer. A
-// Store then allocates nothing, a Load reads the bucket and nothing else
-// (and a string key's bytes), and for pointer-free K and V the buckets hold
-// no pointer at all (their overflow links are indices, overflow.go), so the
-// GC never scans them, where it would mark one object per entry.
+// V that holds none or is a single pointer. A Store then allocates nothing,
+// a Load reads the bucket and nothing else (and a string key's bytes), and
+// for pointer-free K and V the buckets hold no pointer at all (their
+// overflow links are indices, overflow.go), so the GC never scans them,
+// where it would mark one object per entry.
 //
 // A value that is one pointer (a pointer, map, channel or function: the
-// inlinePtrSlots kind) is the one word of a slot that holds a pointer.
+// inlinePtrSlots and inlineStrPtrSlots kinds) is a word of the slot that
+// holds a pointer.
 // Writers store it with atomic.StorePointer, so the GC's write barrier sees
 // it, and readers load it with atomic.LoadPointer, so it is a pointer from
 // the moment it is read; no pointer ever passes through an integer. Deleting
@@ -28,9 +29,9 @@ import (
 //
 // A string key (the inlineStrSlots kind, and inlineStrPtrSlots with a
 // one-pointer value) is two words: its data pointer, a pointer word of the
-// slot, and its length. A reader must never use a
-// key whose two words came from different keys: comparing it could read
-// past the end of the shorter key's bytes. So a reader of a string-keyed
+// slot, and its length. A reader must never use a key whose two words came
+// from different keys: comparing it could read past the end of the shorter
+// key's bytes. So a reader of a string-keyed
 // chain copies a slot whose tophash byte matches and validates the copy
 // against the chain's version before it compares the key (ibucket.find,
 // Load), where other kinds compare first and validate once. An update keeps
@@ -112,9 +113,9 @@ type ibucket[K comparable, V any] struct {
 
 // slotsFor returns the slot kind New gives K and V: inline when K holds no
 // pointer or is a string, V holds none or is one pointer, and a slot fits
-// maxInlineSlot; entries otherwise, and
-// always on 32-bit platforms, whose state words have no room for inline
-// links (dirtybit.go) and which align 8-byte words to 4.
+// maxInlineSlot; entries otherwise, and always on 32-bit platforms, whose
+// state words have no room for inline links (dirtybit.go) and which align
+// 8-byte words to 4.
 func slotsFor[K comparable, V any]() slotKind {
 	if linkBits == 0 || unsafe.Sizeof(islot[K, V]{}) > maxInlineSlot {
 		return entrySlots
@@ -135,9 +136,9 @@ func slotsFor[K comparable, V any]() slotKind {
 	return entrySlots
 }
 
-// The islot methods below take the table's slot kind, which says which word
-// of a slot, if any, hold pointers (ptrWord): those words are loaded and
-// stored as pointers, every other word as an integer.
+// The islot methods below take the table's slot kind, which says which
+// words of a slot, if any, hold pointers (ptrWord): those words are loaded
+// and stored as pointers, every other word as an integer.
 
 // ptrWord reports whether the word at byte offset off of a slot of kind k
 // holds a pointer: the value's word if the value is one pointer (valuePtr),
