@@ -328,7 +328,6 @@ func FuzzMigrations(f *testing.F) {
 			return
 		}
 		h := TestHashers[int(data[0]>>5&3)%len(TestHashers)]
-		h.Entries = false // fuzzOptions' bit 5 already says
 		fuzzRun(t, fuzzMap(data[0], h, fuzzOptions(data[0], 2)...), data[1:], fuzzAllOps)
 	})
 }

@@ -186,13 +186,7 @@ func testStringKeysNeverTear[V any](t *testing.T, value func(string, uint64) V, 
 			writes, reads = 40_000, 40_000
 		}
 		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		fail := func(format string, args ...any) {
-			select {
-			case errs <- fmt.Errorf(format, args...):
-			default:
-			}
-		}
+		fail := (&concErrs{t: t}).Errorf
 		for w := range uint64(2) {
 			wg.Add(1)
 			go func() {
@@ -246,10 +240,6 @@ func testStringKeysNeverTear[V any](t *testing.T, value func(string, uint64) V, 
 			}()
 		}
 		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
 		require.NoError(t, m.CheckInvariants())
 	}
 }
