@@ -200,9 +200,15 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 	}
 	// The steady state (no migration in this shard) straight through: one
 	// table load, one chain, and for inline slots one validated scan.
+	//
+	// Written for the instruction count of a cached Load. An inlined
+	// method whose body has no instruction on the caller's line leaves a
+	// NOP behind (the inline mark): so the table is loaded on the line of
+	// the layout test, and the state word and tophash are read and computed
+	// here rather than through bucketState.load and Map.tophash. A cached
+	// uint64 Load: 138.6 -> 134.6 instructions, callgrind.
 	s := m.shardFor(h)
-	t := s.tbl.Load()
-	if m.slots != entrySlots {
+	if t := s.tbl.Load(); m.slots != entrySlots {
 		// ibucket.find, written out: a call here costs a tenth of a
 		// Load of a cached key.
 		var head *ibucket[K, V]
@@ -223,8 +229,8 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 		} else {
 			return m.load(h, key)
 		}
-		if v := head.state.load(); v&chainDirtyBit == 0 {
-			top := m.tophash(h)
+		if v := head.state.w.Load(); v&chainDirtyBit == 0 {
+			top := uint8(h>>topShift) | fullTop
 			// The head is never nil: the loop tests only the links,
 			// starting with the head's, in v.
 			for b, w := head, v; ; {
@@ -247,7 +253,7 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 						default:
 							value = p.load(inlineStrSlots).value
 						}
-						if head.state.load() != v {
+						if head.state.w.Load() != v {
 							return m.load(h, key)
 						}
 						if k == key {
@@ -266,7 +272,7 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 						default:
 							value = p.load(m.slots).value
 						}
-						if head.state.load() == v {
+						if head.state.w.Load() == v {
 							return value, true
 						}
 						// The chain changed under the copy.
@@ -279,13 +285,13 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 				b = b.follow(&t.iovf, w)
 				w = b.state.load()
 			}
-			if head.state.load() == v {
+			if head.state.w.Load() == v {
 				return *new(V), false
 			}
 		}
 	} else {
 		// bucket.find, written out as above.
-		top := m.tophash(h)
+		top := uint8(h>>topShift) | fullTop
 		var head *bucket[K, V]
 		if p := t.fast.Load(); p != nil {
 			// Safety: h&mask < the array's length.
