@@ -335,7 +335,9 @@ func (t *table[K, V]) allocPieceAt(k uint64) {
 }
 
 // prefault writes a zero word into every page of a new piece, in address
-// order. Memory fresh from the operating system comes without its pages, and
+// order (a word a page apart from the piece's start, and its last word, so
+// that a piece that straddles a page boundary has both pages touched).
+// Memory fresh from the operating system comes without its pages, and
 // make does not touch it (it is known to be zero), so otherwise each page
 // faults in at its first slot store, scattered over the evacuations that
 // fill the piece. Faulting them in one pass here is cheaper in all and
@@ -356,6 +358,9 @@ func prefault(p unsafe.Pointer, size uintptr) {
 		// multiple of 8 from the 8-aligned start of the piece.
 		*(*uint64)(unsafe.Add(p, off)) = 0
 	}
+	// Safety: a piece is a whole number of 8-byte-aligned buckets, at
+	// least one, so its last word starts at size-8.
+	*(*uint64)(unsafe.Add(p, size-8)) = 0
 }
 
 // allocated reports whether the piece holding bucket i exists. Only callers
