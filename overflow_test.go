@@ -93,3 +93,36 @@ func testLongChain[V comparable](t *testing.T, n uint64, val func(uint64) V) {
 	}
 	check("refilled", func(uint64) bool { return true })
 }
+
+// TestPrefaultWritesEveryPage checks prefault's contract for pieces of
+// several sizes and start offsets: it writes a zero word into every page
+// the piece spans, and writes nothing outside the piece.
+func TestPrefaultWritesEveryPage(t *testing.T) {
+	const page = 4096
+	for _, size := range []uintptr{8, 144, 2304, page, page + 8, 18432} {
+		for _, start := range []uintptr{0, 8, page - 16, page - 8} {
+			buf := make([]uint64, (start+size)/8+page/8)
+			for i := range buf {
+				buf[i] = ^uint64(0)
+			}
+			base := uintptr(unsafe.Pointer(&buf[0]))
+			p := unsafe.Pointer(&buf[start/8])
+			prefault(p, size)
+			first, last := uintptr(p), uintptr(p)+size-1
+			for pg := first &^ (page - 1); pg <= last; pg += page {
+				lo, hi := max(pg, first), min(pg+page-1, last)
+				zeroed := false
+				for a := lo; a < hi; a += 8 {
+					zeroed = zeroed || buf[(a-base)/8] == 0
+				}
+				assert.True(t, zeroed, "size %d start %d: page at %#x not written", size, start, pg)
+			}
+			for i := range buf {
+				a := base + uintptr(i)*8
+				if a < first || a > last {
+					require.Equal(t, ^uint64(0), buf[i], "size %d start %d: word %d outside the piece written", size, start, i)
+				}
+			}
+		}
+	}
+}
