@@ -118,7 +118,8 @@ func mixWord(x, seed uint64) uint64 {
 }
 
 // tophash returns the byte kept in a slot's tophash lane for a key with hash
-// h: seven hash bits and fullTop.
+// h: seven hash bits and fullTop. Load computes it in place, with the same
+// expression (see there why).
 func (m *Map[K, V]) tophash(h uint64) uint8 {
 	return uint8(h>>topShift) | fullTop
 }
