@@ -135,7 +135,7 @@ func checkChain[K comparable, V any](m *Map[K, V], t *table[K, V], bi uint64, sh
 		if top != m.tophash(h) {
 			return fmt.Errorf("key %v: tophash %#x, want %#x", key, top, m.tophash(h))
 		}
-		if got := int(h >> m.shardShift); shardIdx >= 0 && len(m.shards) > 1 && got != shardIdx {
+		if got := m.shardIndex(h); shardIdx >= 0 && len(m.shards) > 1 && got != shardIdx {
 			return fmt.Errorf("key %v in shard %d, hashes to shard %d", key, shardIdx, got)
 		}
 		if h&t.mask != bi {

@@ -17,7 +17,7 @@ func (m *Map[K, V]) HashOf(key K) uint64 { return m.hash(key) }
 // so every lookup of one compares the other's key.
 func (m *Map[K, V]) CollisionClass(key K, b uint8) (shard int, bucket uint64, top uint8) {
 	h := m.hash(key)
-	return int(h >> m.shardShift), h & (1<<b - 1), m.tophash(h)
+	return m.shardIndex(h), h & (1<<b - 1), m.tophash(h)
 }
 
 // MaxChain returns the number of buckets in the longest chain of any

@@ -497,28 +497,32 @@ func TestLayout(t *testing.T) {
 		b []byte
 	}](), "a struct with a slice")
 
-	// A shard is two cache-line pairs: readers' fields, then writers'.
+	// A shard is two cache-line pairs: readers' fields, then writers'. Its
+	// size is shardSize, which shardFor's offsets are multiples of.
 	var s shard[string, int]
 	assert.Equal(t, uintptr(4*cacheLine), unsafe.Sizeof(s))
+	assert.Equal(t, uintptr(shardSize), unsafe.Sizeof(s))
 	assert.Equal(t, uintptr(0), unsafe.Offsetof(s.tbl))
 	assert.Equal(t, uintptr(2*cacheLine), unsafe.Offsetof(s.mu), "writer fields start a new cache-line pair")
-	assert.Equal(t, uintptr(4*cacheLine), unsafe.Sizeof(shard[[3]int, struct{}]{}))
+	assert.Equal(t, uintptr(shardSize), unsafe.Sizeof(shard[[3]int, struct{}]{}))
 }
 
 // TestMixWordSpreadsSequentialKeys checks that the integer hash spreads
-// sequential and strided keys evenly over the three bit ranges the map uses:
-// shard (top bits), tophash (the byte below) and bucket (low bits).
+// sequential and strided keys evenly over the three bit ranges the map uses
+// (hash.go): the shard (from shardBit), the tophash (topShift) and the bucket
+// (low bits). The strides include ones that leave a key's low 32 bits, or
+// all but its top byte, the same for every key.
 func TestMixWordSpreadsSequentialKeys(t *testing.T) {
 	const n = 1 << 18
-	for _, stride := range []uint64{1, 8, 1 << 20} {
+	for _, stride := range []uint64{1, 8, 1 << 20, 1 << 32, 1 << 40, 1 << 46} {
 		var shards [64]int
-		var tops [256]int
+		var tops [128]int
 		var buckets [1024]int
 		seed := uint64(0x1234_5678_9abc_def0) * stride
 		for i := range uint64(n) {
 			h := mixWord(i*stride, seed)
-			shards[h>>58]++
-			tops[uint8(h>>50)]++
+			shards[h>>shardBit&63]++
+			tops[h>>topShift&127]++
 			buckets[h&1023]++
 		}
 		// Pearson's chi-square over the bins has mean bins-1 and standard
@@ -534,7 +538,7 @@ func TestMixWordSpreadsSequentialKeys(t *testing.T) {
 			}
 			k := float64(len(bins))
 			if limit := k + 6*math.Sqrt(2*k); chi2 > limit {
-				t.Fatalf("stride %d: %s bins chi-square %.0f > %.0f", stride, name, chi2, limit)
+				t.Errorf("stride %#x: %s bins chi-square %.0f > %.0f", stride, name, chi2, limit)
 			}
 		}
 		check("shard", shards[:])
