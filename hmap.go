@@ -193,12 +193,24 @@ func ishiftFor(size uintptr) uint {
 // and V (slotsFor), and every table of a Map has the same.
 type slotKind uint8
 
+// The inline kinds are sets of the bits below, so that keyPtr and valuePtr
+// each test one bit.
 const (
-	entrySlots        slotKind = iota // pointers to entries (slot_entry.go)
-	inlineSlots                       // pointer-free K and V inline (slot_inline.go)
-	inlinePtrSlots                    // pointer-free K and a one-pointer V inline
-	inlineStrSlots                    // string K and pointer-free V inline
-	inlineStrPtrSlots                 // string K and a one-pointer V inline (two pointer words)
+	entrySlots        slotKind = 0                                   // pointers to entries (slot_entry.go)
+	inlineSlots                = inlineBit                           // pointer-free K and V inline (slot_inline.go)
+	inlinePtrSlots             = inlineBit | ptrValueBit             // pointer-free K and a one-pointer V inline
+	inlineStrSlots             = inlineBit | strKeyBit               // string K and pointer-free V inline
+	inlineStrPtrSlots          = inlineBit | strKeyBit | ptrValueBit // string K and a one-pointer V inline (two pointer words)
+)
+
+const (
+	// inlineBit is set in every inline kind.
+	inlineBit slotKind = 1 << iota
+	// ptrValueBit marks a value that is one pointer, its slot's last word.
+	ptrValueBit
+	// strKeyBit marks a string key, whose data pointer is its slot's first
+	// word.
+	strKeyBit
 )
 
 // table is one bucket array. Everything but old, fast and ifast and, while

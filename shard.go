@@ -263,19 +263,24 @@ func (m *Map[K, V]) Load(key K) (value V, ok bool) {
 						// out in each: one shared read after either
 						// compare cost a cached Load 6 instructions
 						// (uint64) to 31 (string), callgrind.
-						k := p.loadStrKey()
+						// loadStrKey, written out: the key's words
+						// stay in registers (strWords).
+						kp := atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(p)))
+						kn := atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(p), 8)))
 						switch {
 						case m.slots == inlineStrPtrSlots:
 							value = p.loadPtrValue()
 						case p.wordValue():
-							value = p.loadWordValue()
+							// Safety: the value is one aligned word.
+							w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&p.value)))
+							value = *(*V)(unsafe.Pointer(&w))
 						default:
 							value = p.load(inlineStrSlots).value
 						}
 						if head.state.w.Load() != v {
 							return m.load(h, key)
 						}
-						if k == key {
+						if k := (strWords{kp, kn}); *(*string)(unsafe.Pointer(&k)) == *(*string)(unsafe.Pointer(&key)) {
 							return value, true
 						}
 						continue
