@@ -509,7 +509,7 @@ func TestLayout(t *testing.T) {
 
 // TestMixWordSpreadsSequentialKeys checks that the integer hash spreads
 // sequential and strided keys evenly over the three bit ranges the map uses
-// (hash.go): the shard (from shardBit), the tophash (topShift) and the bucket
+// (hash.go): the shard (top bits), the tophash (topShift) and the bucket
 // (low bits). The strides include ones that leave a key's low 32 bits, or
 // all but its top byte, the same for every key.
 func TestMixWordSpreadsSequentialKeys(t *testing.T) {
@@ -521,7 +521,7 @@ func TestMixWordSpreadsSequentialKeys(t *testing.T) {
 		seed := uint64(0x1234_5678_9abc_def0) * stride
 		for i := range uint64(n) {
 			h := mixWord(i*stride, seed)
-			shards[h>>shardBit&63]++
+			shards[h>>58]++
 			tops[h>>topShift&127]++
 			buckets[h&1023]++
 		}

@@ -32,9 +32,12 @@ const cacheLine = 64
 type Map[K comparable, V any] struct {
 	// shards is the stripe array; its length is a power of two. Fixed by New.
 	shards []shard[K, V]
-	// shardOff is (len(shards)-1) * shardSize: masked over a hash shifted
-	// right by shardShift, it is the byte offset of the hash's shard
-	// (shardFor). Fixed by New.
+	// shardShift is 64 - log2(len(shards)) - shardSizeLog: a hash shifted
+	// right by it has its top bits, the shard number, in place for a byte
+	// offset into shards. Fixed by New.
+	shardShift uint8
+	// shardOff is (len(shards)-1) * shardSize: the mask that leaves only
+	// those bits of the shifted hash (shardFor). Fixed by New.
 	shardOff uint64
 	// minB is the smallest table a shard shrinks to (from WithPresize).
 	minB uint8
@@ -111,6 +114,7 @@ func New[K comparable, V any](opts ...Option) *Map[K, V] {
 		m.slots = entrySlots
 	}
 	shardBits := uint8(bits.Len(uint(cfg.shards - 1)))
+	m.shardShift = 64 - shardBits - shardSizeLog
 	m.shardOff = (1<<shardBits - 1) * shardSize
 	m.shards = make([]shard[K, V], 1<<shardBits)
 	m.minB = bucketsFor(cfg.presize, len(m.shards))
@@ -176,33 +180,29 @@ func (s *shard[K, V]) lockSlow() {
 // lockSpins is how many times lockSlow tries the mutex before it waits.
 const lockSpins = 64
 
-// shardFor returns the shard for hash h: shard number h>>shardBit, masked
-// to the shard count, found as a byte offset in one shift and one mask (a
-// cached uint64 Load: 2 instructions fewer than a shift by a loaded count,
-// a mask and a multiply, callgrind).
+// shardFor returns the shard for hash h, whose top bits are its number
+// (hash.go). One shift and one mask give the shard's byte offset (a cached
+// uint64 Load: an instruction fewer than a shift, a mask and a multiply,
+// callgrind).
 func (m *Map[K, V]) shardFor(h uint64) *shard[K, V] {
 	// Safety: the offset is masked to (len(m.shards)-1) * shardSize, the
 	// start of the last shard, and shardSize is the size of a shard
-	// (TestLayout).
-	return (*shard[K, V])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(m.shards)), h>>shardShift&m.shardOff))
+	// (TestLayout). (The mask, rather than a shift by 64 for a single
+	// shard, spares the shift its range check.)
+	return (*shard[K, V])(unsafe.Add(unsafe.Pointer(unsafe.SliceData(m.shards)), h>>(m.shardShift&63)&m.shardOff))
 }
 
 // shardIndex returns the number of the shard for hash h: the one shardFor
 // returns.
 func (m *Map[K, V]) shardIndex(h uint64) int {
-	return int(h >> shardShift & m.shardOff / shardSize)
+	return int(h >> (m.shardShift & 63) & m.shardOff / shardSize)
 }
 
+// shardSize is the size of a shard in bytes: two cache-line pairs, a power
+// of two (TestLayout checks it against the struct).
 const (
-	// shardBit is the lowest hash bit of the shard number (hash.go).
-	shardBit = 48
-	// shardSize is the size of a shard in bytes: two cache-line pairs, a
-	// power of two (TestLayout checks it against the struct).
 	shardSizeLog = 8
 	shardSize    = 1 << shardSizeLog
-	// shardShift moves hash bit shardBit to bit shardSizeLog, so that one
-	// mask gives the shard's byte offset.
-	shardShift = shardBit - shardSizeLog
 )
 
 // Load returns the value stored for key, and whether it was present. It

@@ -212,8 +212,8 @@ func (p *islot[K, V]) loadWideKey(k slotKind) K {
 }
 
 // loadStrKey is loadKey for a string key (keyPtr): its data pointer, then
-// its length, the first two words of the slot. Small enough to be inlined
-// into Load.
+// its length, the first two words of the slot. Load makes the same two
+// loads itself, into a strWords.
 func (p *islot[K, V]) loadStrKey() (key K) {
 	// Safety: K is a string, whose header is those two words.
 	*(*unsafe.Pointer)(unsafe.Pointer(&key)) = atomic.LoadPointer((*unsafe.Pointer)(unsafe.Pointer(p)))
@@ -250,8 +250,9 @@ func (p *islot[K, V]) wordValue() bool {
 }
 
 // loadWordValue is loadValue for a pointer-free value that is one aligned
-// word. It and loadPtrValue are small enough to be inlined into Load, where
-// loadValue is not.
+// word. It and loadPtrValue are small enough to be inlined, where loadValue
+// is not; Load writes its two lines out, as an inlined call would leave a
+// NOP (its inline mark) on Load's path.
 func (p *islot[K, V]) loadWordValue() V {
 	// Safety: callers check wordValue: the value is one aligned word.
 	w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&p.value)))
